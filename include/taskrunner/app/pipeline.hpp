@@ -1,0 +1,18 @@
+#pragma once
+// The run, top to bottom: spec → preflight (runtime, cache_mounts, disk_space, network) →
+// tools (uv, nix) → environment (system_deps, venv, python_deps) → execution (user_code).
+#include "taskrunner/app/settings.hpp"
+#include "taskrunner/execution/process.hpp"
+#include "taskrunner/report/checkpoint.hpp"
+#include "taskrunner/spec/task_spec.hpp"
+
+namespace taskrunner::app {
+
+/// Runs checkpoints `runtime` … `user_code` for a validated spec (the `spec` checkpoint is
+/// recorded by the caller). Returns the process exit code: the user code's own, 128+n when it
+/// was killed by signal n, or taskrunner's code for the checkpoint that failed
+/// (report::exit_code). Never throws for a step failure: each is recorded with its hint.
+int run_pipeline(const Settings& settings, const spec::TaskSpec& spec, report::Recorder& recorder,
+                 execution::ProcessRunner& runner);
+
+}  // namespace taskrunner::app

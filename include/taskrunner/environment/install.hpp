@@ -1,0 +1,57 @@
+#pragma once
+// `venv` and `python_deps`: the exact commands and environment given to uv or pip.
+// uv environment variables: https://docs.astral.sh/uv/reference/environment/ ;
+// pip's: https://pip.pypa.io/en/stable/topics/configuration/#environment-variables
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "taskrunner/execution/process.hpp"
+#include "taskrunner/tools/uv.hpp"
+
+namespace taskrunner::environment {
+
+/// Everything that decides how the installer is invoked.
+struct InstallContext {
+  tools::Installer installer;
+  std::filesystem::path base_python;             ///< resolved interpreter (sys.executable)
+  std::filesystem::path venv;                    ///< where the venv goes
+  std::optional<std::filesystem::path> cache_dir;///< nullopt: run without cache
+  bool cache_on_same_filesystem = true;          ///< false → UV_LINK_MODE=copy
+  std::optional<std::string> index_url;          ///< may carry credentials: env only, never argv
+  bool progress = false;                         ///< stderr is a terminal
+  util::EnvMap base_env;                         ///< the environment to start from
+};
+
+/// The installer's environment. uv: UV_CACHE_DIR (or UV_NO_CACHE=1), UV_PYTHON_DOWNLOADS=never,
+/// UV_LINK_MODE=copy when cache and venv are on different file systems, UV_NO_PROGRESS=1 when
+/// stderr is not a terminal, UV_DEFAULT_INDEX and UV_INDEX_URL (older uv) for the index.
+/// pip: PIP_CACHE_DIR=<cache>/pip, PIP_INDEX_URL, PIP_DISABLE_PIP_VERSION_CHECK=1, PIP_NO_INPUT=1.
+/// The index URL travels only in the environment so it never shows in argv or logs.
+util::EnvMap installer_env(const InstallContext& ctx);
+
+/// `uv venv <venv> --python <base>` or `<base> -m venv --clear <venv>`.
+execution::Command venv_command(const InstallContext& ctx);
+
+/// `uv pip install --python <venv>/bin/python -r <file>` or
+/// `<venv>/bin/python -m pip install -r <file> [--no-cache-dir] [--progress-bar off]`.
+execution::Command install_command(const InstallContext& ctx,
+                                   const std::filesystem::path& requirements_file);
+
+/// A failed install, explained.
+struct InstallFailure {
+  std::string message;
+  std::string hint;
+  std::optional<std::string> package;  ///< the requirement the installer could not find
+};
+
+/// Reads the installer's last output for known failures (unknown package, no matching version,
+/// resolution conflict, sdist build failure) in both pip's and uv's wording.
+InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_code,
+                                        const std::string& redacted_index);
+
+/// Number of distributions installed in `venv` (its *.dist-info directories).
+std::size_t count_installed(const std::filesystem::path& venv);
+
+}  // namespace taskrunner::environment

@@ -1,0 +1,81 @@
+#pragma once
+// Running one child process: argv vector (never a shell), its own process group, live tee of
+// stdout/stderr to our stdout/stderr and the log file, a timeout with SIGTERM → grace → SIGKILL
+// to the whole group, and the exact wait status.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "taskrunner/util/env.hpp"
+
+namespace taskrunner::execution {
+
+/// What to run. `executable` is used as given (no PATH search); see find_on_path().
+struct Command {
+  std::filesystem::path executable;
+  std::vector<std::string> args;  ///< argv[1..]; argv[0] is `executable`
+  util::EnvMap env;               ///< the child's complete environment
+  std::optional<std::filesystem::path> cwd;
+};
+
+/// How to run it.
+struct RunOptions {
+  /// Kill the process group after this long (SIGTERM, then SIGKILL after `grace`). None = no limit.
+  std::optional<std::chrono::milliseconds> timeout;
+  std::chrono::milliseconds grace{5000};
+  /// true: the child reads our stdin; false: /dev/null.
+  bool inherit_stdin = false;
+  /// true: SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by taskrunner are passed to
+  /// the child's process group and the child decides. false (setup steps): such a signal stops
+  /// the step — SIGTERM to the group, then SIGKILL after `grace` — and is reported in
+  /// RunResult::interrupted_by.
+  bool forward_signals = false;
+  /// true: stream stdout/stderr live to our fds 1/2 and the log file. false: only capture.
+  bool tee = true;
+  /// Keep up to this many bytes of the child's stdout in RunResult::captured_stdout.
+  std::size_t capture_limit = 0;
+  /// Keep the last this-many bytes of combined output in RunResult::output_tail (for diagnosis).
+  std::size_t tail_limit = 16 * 1024;
+};
+
+/// After the child exits, how long to keep reading pipes still held open by its descendants
+/// before closing them (milliseconds).
+inline constexpr std::chrono::milliseconds kDrainAfterExit{2000};
+
+/// What happened.
+struct RunResult {
+  bool started = false;
+  std::string start_error;  ///< why it could not start (errno text naming the executable)
+  int raw_status = 0;       ///< wait(2) status
+  int exit_code = 0;        ///< WEXITSTATUS, or 128+signal when killed by a signal
+  bool timed_out = false;
+  int interrupted_by = 0;   ///< signal that stopped a setup step (forward_signals == false)
+  std::int64_t duration_ms = 0;
+  std::uint64_t stdout_bytes = 0;
+  std::uint64_t stderr_bytes = 0;
+  std::string captured_stdout;
+  std::string output_tail;
+};
+
+/// The seam for tests: everything that starts processes goes through a ProcessRunner.
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  virtual RunResult run(const Command& command, const RunOptions& options) = 0;
+};
+
+/// The real runner (Boost.Process v2 + Asio).
+class SystemProcessRunner final : public ProcessRunner {
+ public:
+  RunResult run(const Command& command, const RunOptions& options) override;
+};
+
+/// Searches `name` in the colon-separated `path_var` like execvp(3) (a name containing '/' is
+/// returned as is if executable). Returns nullopt when not found.
+std::optional<std::filesystem::path> find_on_path(const std::string& name,
+                                                  const std::string& path_var);
+
+}  // namespace taskrunner::execution

@@ -1,0 +1,28 @@
+#pragma once
+// `runtime` checkpoint: facts about the container the run is in.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "taskrunner/preflight/outcome.hpp"
+
+namespace taskrunner::preflight {
+
+/// Memory limit of the cgroup this process is in, in bytes.
+struct CgroupMemory {
+  int version = 0;                      ///< 1 or 2; 0 when no memory controller was found
+  std::optional<std::uint64_t> limit;   ///< nullopt = unlimited ("max")
+  std::optional<std::uint64_t> current; ///< current usage
+};
+
+/// Reads cgroup v2 (`memory.max`, `memory.current` under `root`) or v1
+/// (`memory/memory.limit_in_bytes`, `memory/memory.usage_in_bytes`) — Linux cgroup docs.
+/// `root` is /sys/fs/cgroup in production; tests pass a fixture directory.
+CgroupMemory read_cgroup_memory(const std::filesystem::path& root);
+
+/// Collects: pid (and whether we are PID 1), uid/gid, kernel release, cgroup memory.
+/// Never fails; status ok.
+Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup");
+
+}  // namespace taskrunner::preflight

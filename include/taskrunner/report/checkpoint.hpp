@@ -1,0 +1,124 @@
+#pragma once
+// The 11 checkpoints of a run, their statuses, and the recorder that publishes every transition
+// as one JSON line on stderr (and the log file) and rewrites <results>/checkpoints.json atomically.
+// Every field is documented in docs/checkpoints.md.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace taskrunner::report {
+
+/// Checkpoint ids in pipeline order. `seq` in records is the 1-based position in this order.
+enum class Id : std::uint8_t {
+  spec,
+  runtime,
+  cache_mounts,
+  disk_space,
+  network,
+  uv,
+  nix,
+  system_deps,
+  venv,
+  python_deps,
+  user_code,
+};
+
+inline constexpr std::size_t kCheckpointCount = 11;
+
+/// All ids in order, for iteration.
+inline constexpr std::array<Id, kCheckpointCount> kAllIds = {
+    Id::spec, Id::runtime,     Id::cache_mounts, Id::disk_space,  Id::network,  Id::uv,
+    Id::nix,  Id::system_deps, Id::venv,         Id::python_deps, Id::user_code};
+
+/// Statuses a checkpoint moves through: `running` then exactly one terminal status.
+enum class Status : std::uint8_t { running, ok, warn, failed, skipped, timeout };
+
+/// The stable string id ("python_deps"), used in JSON, logs and docs.
+std::string_view name(Id id);
+/// 1-based position of `id` in the pipeline.
+int seq(Id id);
+/// "running", "ok", "warn", "failed", "skipped", "timeout".
+std::string_view name(Status status);
+
+/// What went wrong and what to do next; attached to failed/timeout/warn records.
+struct ErrorInfo {
+  std::string message;
+  std::string hint;
+};
+
+/// One checkpoint's record as it stands.
+struct Record {
+  Id id{};
+  Status status = Status::running;
+  std::string started_at;  ///< RFC 3339 UTC with milliseconds
+  std::string ended_at;    ///< empty while running
+  std::int64_t duration_ms = 0;
+  nlohmann::json detail = nlohmann::json::object();
+  std::optional<ErrorInfo> error;
+};
+
+/// RFC 3339 UTC timestamp with milliseconds, e.g. "2026-11-22T03:17:45.123Z".
+std::string rfc3339_utc(std::chrono::system_clock::time_point t);
+
+/// Maximum size in bytes of one JSON event line (before the newline). Longer details are
+/// replaced by {"truncated": true, ...} and long messages are cut, so log shippers with 4 KiB
+/// line limits never split a record.
+inline constexpr std::size_t kMaxEventBytes = 4096;
+
+/// Collects checkpoint records for one run.
+///
+/// Each start/finish emits one JSON line through `emit` (by default the event logger:
+/// stderr plus the log file) and, once `set_output()` was called, rewrites checkpoints.json
+/// atomically (temp file + rename), so a run killed at any point leaves a valid document.
+class Recorder {
+ public:
+  using Emit = std::function<void(const std::string& line)>;
+
+  /// `run_id` and `workflow` are copied into every document; `emit` receives each event line
+  /// (without trailing newline).
+  Recorder(std::string run_id, std::string workflow, Emit emit);
+
+  /// Marks `id` as running and emits the transition.
+  void start(Id id);
+  /// Ends `id` with a terminal status; `duration_ms` is measured from start() (0 if it was
+  /// never started, e.g. a skip). Errors with the checkpoint file are logged, not thrown.
+  void finish(Id id, Status status, nlohmann::json detail = nlohmann::json::object(),
+              std::optional<ErrorInfo> error = std::nullopt);
+  /// Starts writing `path` (checkpoints.json) at every transition, beginning now.
+  void set_output(std::filesystem::path path);
+  /// Closes the run: every checkpoint never reached is recorded `skipped` with
+  /// detail.reason "not reached", and the document gets `exit_code` and `finished_at`.
+  void finish_run(int exit_code);
+
+  /// The whole run as the checkpoints.json document.
+  [[nodiscard]] nlohmann::json document() const;
+  /// The record for `id`, if it was started or finished.
+  [[nodiscard]] const Record* find(Id id) const;
+
+  /// One event line for `record` (exposed for tests). Always ≤ kMaxEventBytes.
+  [[nodiscard]] std::string event_line(const Record& record) const;
+
+ private:
+  void publish(const Record& record);
+  Record& slot(Id id);
+
+  std::string run_id_;
+  std::string workflow_;
+  Emit emit_;
+  std::string started_at_;
+  std::vector<Record> records_;  // in the order they were started
+  std::vector<std::chrono::steady_clock::time_point> starts_;
+  std::optional<std::filesystem::path> output_;
+  std::optional<int> exit_code_;
+  std::string finished_at_;
+};
+
+}  // namespace taskrunner::report

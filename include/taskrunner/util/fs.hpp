@@ -1,0 +1,49 @@
+#pragma once
+// File-system helpers shared by every stage. All descriptors are opened with O_CLOEXEC, because
+// Boost 1.81 Process v2 does not close inherited descriptors reliably in children.
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace taskrunner::util {
+
+/// A result for operations that fail with an errno: `error` is empty on success and otherwise a
+/// complete sentence naming the path and `strerror(errno)`.
+struct Status {
+  std::string error;
+  [[nodiscard]] bool ok() const { return error.empty(); }
+};
+
+/// Formats "<what> <path>: <strerror(err)>" — the one shape every errno is reported in.
+std::string errno_message(std::string_view what, const std::filesystem::path& path, int err);
+
+/// Writes all `size` bytes to `fd`, retrying on EINTR and waiting with poll(2) on EAGAIN (the fd
+/// may be non-blocking when inherited). Returns 0 or the errno of the failing write.
+int write_all(int fd, const void* data, std::size_t size);
+
+/// Atomically replaces `path` with `content`: writes `<dir>/.<name>.tmp-<pid>-<n>` in the same
+/// directory, fsyncs nothing (crash-consistency of the page cache is enough for logs), then
+/// rename(2)s over `path`. Readers see the old or the new file, never a partial one. Temp files of
+/// a killed writer keep the recognisable `.tmp-` infix for cleanup.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                         unsigned mode = 0644);
+
+/// Reads a whole regular file (at most `limit` bytes; larger files are an error).
+/// Returns std::nullopt and sets `error` (errno message) when it cannot be read.
+std::optional<std::string> read_file(const std::filesystem::path& path, std::string& error,
+                                     std::size_t limit = 64U * 1024U * 1024U);
+
+/// Creates `path` and its parents (mode 0755). Returns an errno message on failure.
+Status make_dirs(const std::filesystem::path& path);
+
+/// True when `path` is a directory in which this process can create, write and remove a file
+/// (an actual probe, not access(2), so read-only mounts and full disks are caught).
+/// On false, `error` says why.
+bool probe_writable(const std::filesystem::path& dir, std::string& error);
+
+/// Device id of the file system holding `path` (stat(2) st_dev), or nullopt if it cannot be statted.
+std::optional<unsigned long> device_of(const std::filesystem::path& path);
+
+}  // namespace taskrunner::util

@@ -1,0 +1,175 @@
+#include "taskrunner/app/cli.hpp"
+
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <random>
+
+#include "taskrunner/app/pipeline.hpp"
+#include "taskrunner/app/settings.hpp"
+#include "taskrunner/report/error.hpp"
+#include "taskrunner/report/log.hpp"
+#include "taskrunner/spec/task_spec.hpp"
+#include "taskrunner/util/fs.hpp"
+
+namespace po = boost::program_options;
+
+namespace taskrunner::app {
+namespace {
+
+constexpr const char* kUsage = R"(Usage: taskrunner [run] [options] [-- ARGS...]
+       taskrunner --help | --version
+
+Runs a Python task: checks the pod, finds uv (or falls back to pip), creates a virtualenv,
+installs the task's Python dependencies, then runs its code with the venv's python. ARGS become
+sys.argv[1:]. With no arguments the task is read from the environment (the container ENTRYPOINT
+case). Sources, later wins: environment, JSON spec (--spec / TASKRUNNER_SPEC), flags.
+)";
+
+constexpr const char* kEpilog = R"(
+Task (environment / JSON spec field):
+  PYTHON_CODE / python_code            inline code
+  PYTHON_CODE_FILE / python_code_file  code file
+  PYTHON_DEPS / python_deps            requirements, separated by spaces and/or commas
+  REQUIREMENTS / requirements          requirements.txt content (only --hash options allowed)
+  REQUIREMENTS_FILE / requirements_file
+  SYSTEM_DEPS / system_deps            nixpkgs attribute paths (not installed by this version)
+  USE_CACHE / use_cache                default true
+  TASKRUNNER_INDEX_URL (else UV_DEFAULT_INDEX, UV_INDEX_URL, PIP_INDEX_URL) / index_url
+
+Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PYTHON,
+  TASKRUNNER_UV, TASKRUNNER_TOOLS_DIR, TASKRUNNER_INSTALL_TIMEOUT, TASKRUNNER_CODE_TIMEOUT,
+  TASKRUNNER_GRACE_SECONDS, TASKRUNNER_NETWORK_TIMEOUT, TASKRUNNER_MIN_FREE_MB,
+  ARGO_WORKFLOW_NAME (see README).
+
+Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
+transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run.
+
+Exit codes: the user code's own; 128+n if it was killed by signal n; 2 invalid spec or usage;
+124 a step timed out; 125 a setup checkpoint failed; 127 no Python interpreter;
+143 a setup step was stopped by SIGTERM.
+)";
+
+std::string new_run_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<unsigned> dist(0, 15);
+  std::string id;
+  for (int i = 0; i < 16; ++i) id.push_back("0123456789abcdef"[dist(rd)]);
+  return id;
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "taskrunner: " << message << "\nTry 'taskrunner --help'.\n";
+  return report::exit_code::usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  report::init_logging();
+
+  std::vector<std::string> opts_args;
+  std::vector<std::string> user_args;
+  bool after_dashes = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (after_dashes) {
+      user_args.push_back(a);
+    } else if (a == "--") {
+      after_dashes = true;
+    } else {
+      opts_args.push_back(a);
+    }
+  }
+  if (!opts_args.empty() && opts_args.front() == "run") opts_args.erase(opts_args.begin());
+  if (!opts_args.empty() && !opts_args.front().starts_with("-")) {
+    return usage_error("unknown command '" + opts_args.front() + "' (the only command is 'run')");
+  }
+
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "spec", po::value<std::string>()->value_name("FILE"), "JSON task spec (docs/spec.md)")(
+      "code", po::value<std::string>()->value_name("CODE"), "inline Python code")(
+      "code-file", po::value<std::string>()->value_name("FILE"), "Python file to run")(
+      "dep", po::value<std::vector<std::string>>()->value_name("SPEC")->composing(),
+      "a PEP 508 requirement (repeatable)")(
+      "requirements", po::value<std::string>()->value_name("FILE"), "a requirements.txt file")(
+      "system-dep", po::value<std::vector<std::string>>()->value_name("ATTR")->composing(),
+      "a nixpkgs attribute (repeatable)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(opts_args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+  if (vm.count("help") != 0U) {
+    std::cout << kUsage << "\n" << desc << kEpilog;
+    return 0;
+  }
+  if (vm.count("version") != 0U) {
+    std::cout << "taskrunner " << TASKRUNNER_VERSION << "\n";
+    return 0;
+  }
+  if (vm.count("code") != 0U && vm.count("code-file") != 0U) {
+    return usage_error("--code and --code-file cannot be used together");
+  }
+
+  const util::EnvMap env = util::current_environment();
+  report::Recorder recorder(new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
+                            nullptr);
+  recorder.start(report::Id::spec);
+  Settings settings;
+  spec::TaskSpec task;
+  try {
+    settings = load_settings(env);
+    spec::SpecInput input = spec::from_environment(env);
+    std::optional<std::string> spec_file = util::get(env, "TASKRUNNER_SPEC");
+    if (vm.count("spec") != 0U) spec_file = vm["spec"].as<std::string>();
+    if (spec_file) {
+      std::string error;
+      const auto text = util::read_file(*spec_file, error, 16U * 1024U * 1024U);
+      if (!text) throw spec::SpecError("--spec", error);
+      spec::overlay_json(input, *text, *spec_file);
+    }
+    if (vm.count("code") != 0U) {
+      input.code = vm["code"].as<std::string>();
+      input.code_file.reset();
+    }
+    if (vm.count("code-file") != 0U) {
+      input.code_file = vm["code-file"].as<std::string>();
+      input.code.reset();
+    }
+    if (vm.count("dep") != 0U) input.deps = vm["dep"].as<std::vector<std::string>>();
+    if (vm.count("requirements") != 0U) {
+      input.requirements_file = vm["requirements"].as<std::string>();
+      input.requirements.reset();
+    }
+    if (vm.count("system-dep") != 0U) {
+      input.system_deps = vm["system-dep"].as<std::vector<std::string>>();
+    }
+    if (!user_args.empty()) input.args = user_args;
+    task = spec::validate(input);
+  } catch (const spec::SpecError& e) {
+    recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.field}},
+                    report::ErrorInfo{e.what(), "fix " + e.field +
+                                                    " (see taskrunner --help and docs/spec.md)"});
+    report::log().error("invalid task: {}", e.what());
+    return report::exit_code::usage;
+  } catch (const SettingsError& e) {
+    recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.variable}},
+                    report::ErrorInfo{e.what(), "fix " + e.variable + " (see README)"});
+    report::log().error("invalid setting: {}", e.what());
+    return report::exit_code::usage;
+  }
+  recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
+
+  execution::SystemProcessRunner runner;
+  const int code = run_pipeline(settings, task, recorder, runner);
+  recorder.finish_run(code);
+  return code;
+}
+
+}  // namespace taskrunner::app

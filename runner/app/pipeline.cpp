@@ -1,0 +1,320 @@
+#include "taskrunner/app/pipeline.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "taskrunner/environment/install.hpp"
+#include "taskrunner/execution/user_code.hpp"
+#include "taskrunner/preflight/cache_mounts.hpp"
+#include "taskrunner/preflight/disk_space.hpp"
+#include "taskrunner/preflight/network.hpp"
+#include "taskrunner/preflight/runtime.hpp"
+#include "taskrunner/report/error.hpp"
+#include "taskrunner/report/log.hpp"
+#include "taskrunner/spec/index_url.hpp"
+#include "taskrunner/tools/nix.hpp"
+#include "taskrunner/tools/python.hpp"
+#include "taskrunner/tools/uv.hpp"
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::app {
+namespace {
+
+using report::ErrorInfo;
+using report::FailureKind;
+using report::Id;
+using report::Status;
+using report::StepError;
+using preflight::Outcome;
+
+/// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
+/// a `failed` outcome becomes a StepError.
+void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& step) {
+  rec.start(id);
+  Outcome o;
+  try {
+    o = step();
+  } catch (const StepError& e) {
+    rec.finish(id, report::status_for(e.kind()), e.detail(), ErrorInfo{e.what(), e.hint()});
+    throw;
+  }
+  rec.finish(id, o.status, o.detail, o.error);
+  if (o.status == Status::warn && o.error) {
+    report::log().warn("{}: {} (hint: {})", report::name(id), o.error->message, o.error->hint);
+  }
+  if (o.status == Status::failed) {
+    // Recorded above; the boundary error only carries the exit code and summary from here.
+    throw StepError(id, FailureKind::failed, o.error ? o.error->message : "failed",
+                    o.error ? o.error->hint : "");
+  }
+}
+
+/// Runs an installer step, turning timeouts, signals and non-zero exits into StepErrors.
+execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
+                                    const execution::Command& cmd, const Settings& s) {
+  execution::RunOptions opts;
+  opts.timeout = s.install_timeout;
+  opts.grace = s.grace;
+  const auto r = runner.run(cmd, opts);
+  nlohmann::json detail = {{"command", cmd.executable.filename().string()},
+                           {"duration_ms", r.duration_ms}};
+  if (!r.started) {
+    throw StepError(id, FailureKind::failed, r.start_error,
+                    "check that the file exists, is executable and matches this CPU", detail);
+  }
+  if (r.interrupted_by != 0) {
+    detail["reason"] = "terminated";
+    detail["signal"] = r.interrupted_by;
+    throw StepError(id, FailureKind::terminated,
+                    std::string(report::name(id)) + " was stopped by signal " +
+                        std::to_string(r.interrupted_by),
+                    "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
+                    "in the task",
+                    detail);
+  }
+  if (r.timed_out) {
+    detail["timeout_ms"] = s.install_timeout.count();
+    throw StepError(id, FailureKind::timeout,
+                    std::string(report::name(id)) + " did not finish within " +
+                        std::to_string(s.install_timeout.count() / 1000) + " s",
+                    "raise TASKRUNNER_INSTALL_TIMEOUT (seconds) or check the index and network "
+                    "speed; the installer output above shows where it stalled",
+                    detail);
+  }
+  return r;
+}
+
+int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& rec,
+              execution::ProcessRunner& runner) {
+  const std::string index = spec.index_url.value_or(std::string(spec::kDefaultIndexUrl));
+  const std::string redacted_index = spec::redact_url(index);
+  const bool need_python_deps = !spec.python_deps.empty();
+
+  // runtime: the container, plus the work and results dirs we are about to use.
+  checkpoint(rec, Id::runtime, [&] {
+    Outcome o = preflight::check_runtime();
+    for (const auto& dir : {s.work_dir, s.results_dir}) {
+      std::string error;
+      const auto made = util::make_dirs(dir);
+      if (!made.ok() || !util::probe_writable(dir, error)) {
+        throw StepError(Id::runtime, FailureKind::failed, made.ok() ? error : made.error,
+                        "mount a writable volume there or set TASKRUNNER_WORK_DIR / "
+                        "TASKRUNNER_RESULTS_DIR to a writable path",
+                        o.detail);
+      }
+    }
+    o.detail["work_dir"] = s.work_dir.string();
+    o.detail["results_dir"] = s.results_dir.string();
+    if (const auto st = report::open_log_file(s.results_dir / "taskrunner.log"); !st.ok()) {
+      throw StepError(Id::runtime, FailureKind::failed, st.error,
+                      "make TASKRUNNER_RESULTS_DIR writable");
+    }
+    rec.set_output(s.results_dir / "checkpoints.json");
+    return o;
+  });
+
+  preflight::CacheCheck cache;
+  checkpoint(rec, Id::cache_mounts, [&] {
+    cache = preflight::check_cache_mounts(spec.use_cache, s.uv_cache_dir, s.work_dir);
+    return cache.outcome;
+  });
+  const std::optional<std::filesystem::path> cache_dir =
+      cache.usable ? std::optional(s.uv_cache_dir) : std::nullopt;
+
+  checkpoint(rec, Id::disk_space,
+             [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
+
+  checkpoint(rec, Id::network, [&] {
+    return preflight::check_network(need_python_deps, index, s.network_timeout);
+  });
+
+  tools::Installer installer;
+  checkpoint(rec, Id::uv, [&] {
+    Outcome o;
+    std::string error;
+    const auto path_var = util::get(s.env, "PATH").value_or("");
+    auto found = tools::find_installer(s.uv, s.tools_dir, path_var, s.env, runner, error);
+    if (!found) {
+      throw StepError(Id::uv, FailureKind::failed, error,
+                      "point TASKRUNNER_UV at a working uv binary, or unset it to fall back to pip");
+    }
+    installer = *found;
+    o.detail["tools_dir"] = s.tools_dir.string();
+    if (installer.kind == tools::InstallerKind::uv) {
+      o.detail["installer"] = "uv";
+      o.detail["path"] = installer.uv.string();
+      o.detail["version"] = installer.version;
+      o.detail["source"] = installer.source;
+    } else {
+      o.detail["installer"] = "pip";
+      o.status = Status::warn;
+      o.error = ErrorInfo{error.empty() ? "uv not found; using python -m venv and pip" : error,
+                          "put a uv binary at " + (s.tools_dir / "uv").string() +
+                              " (the cache volume) or set TASKRUNNER_UV for faster installs"};
+    }
+    return o;
+  });
+
+  checkpoint(rec, Id::nix, [&] {
+    Outcome o;
+    if (spec.system_deps.empty()) {
+      o.status = Status::skipped;
+      o.detail["reason"] = "no system dependencies requested";
+      return o;
+    }
+    const auto nix =
+        tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
+    if (!nix) {
+      throw StepError(Id::nix, FailureKind::failed,
+                      "system dependencies were requested but neither nix-portable nor nix was "
+                      "found",
+                      "put nix-portable at " + (s.tools_dir / "nix-portable").string() +
+                          " or set TASKRUNNER_NIX_PORTABLE");
+    }
+    o.detail = {{"path", nix->path.string()}, {"kind", nix->kind}, {"source", nix->source}};
+    return o;
+  });
+
+  checkpoint(rec, Id::system_deps, [&] {
+    Outcome o;
+    if (spec.system_deps.empty()) {
+      o.status = Status::skipped;
+      o.detail["reason"] = "no system dependencies requested";
+      return o;
+    }
+    throw StepError(Id::system_deps, FailureKind::failed,
+                    "installing system dependencies is not supported by this taskrunner version "
+                    "(requested: " +
+                        nlohmann::json(spec.system_deps).dump() + ")",
+                    "remove SYSTEM_DEPS, or use an image that already contains these tools",
+                    {{"requested", spec.system_deps}});
+  });
+
+  environment::InstallContext ictx;
+  ictx.installer = installer;
+  ictx.venv = s.work_dir / "venv";
+  ictx.cache_dir = cache_dir;
+  ictx.cache_on_same_filesystem = cache.same_filesystem_as_work_dir;
+  ictx.index_url = spec.index_url;
+  ictx.progress = ::isatty(STDERR_FILENO) != 0;
+  ictx.base_env = s.env;
+
+  checkpoint(rec, Id::venv, [&] {
+    Outcome o;
+    std::string error;
+    const auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
+    if (!interp) {
+      throw StepError(Id::venv, FailureKind::interpreter_missing, error,
+                      "install Python in the image or set TASKRUNNER_PYTHON to its path");
+    }
+    ictx.base_python = interp->executable;
+    o.detail["base_python"] = interp->executable.string();
+    o.detail["requested_python"] = interp->requested.string();
+    o.detail["python_version"] = interp->version;
+    o.detail["resolved_from_cache"] = interp->from_cache;
+    o.detail["path"] = ictx.venv.string();
+    o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+    const auto r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
+    if (r.exit_code != 0) {
+      throw StepError(Id::venv, FailureKind::failed,
+                      "creating the virtualenv failed (exit code " +
+                          std::to_string(r.exit_code) + ")",
+                      "read the output above; for pip, the base Python needs the venv and "
+                      "ensurepip modules (Debian: python3-venv)",
+                      o.detail);
+    }
+    o.detail["duration_ms"] = r.duration_ms;
+    return o;
+  });
+
+  checkpoint(rec, Id::python_deps, [&] {
+    Outcome o;
+    if (!need_python_deps) {
+      o.status = Status::skipped;
+      o.detail["reason"] = "no Python dependencies requested";
+      return o;
+    }
+    const auto req_file = s.work_dir / "requirements.txt";
+    const auto written =
+        util::write_file_atomic(req_file, spec::render_requirements(spec.python_deps));
+    if (!written.ok()) {
+      throw StepError(Id::python_deps, FailureKind::failed, written.error,
+                      "check free space and permissions of TASKRUNNER_WORK_DIR");
+    }
+    o.detail["requirements_file"] = req_file.string();
+    o.detail["requested"] = spec.python_deps.size();
+    o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+    o.detail["index_url"] = redacted_index;
+    o.detail["cache"] = cache_dir.has_value();
+    const auto r =
+        run_setup_step(runner, Id::python_deps, environment::install_command(ictx, req_file), s);
+    o.detail["duration_ms"] = r.duration_ms;
+    if (r.exit_code != 0) {
+      const auto f = environment::diagnose_install_failure(r.output_tail, r.exit_code,
+                                                           redacted_index);
+      o.detail["exit_code"] = r.exit_code;
+      if (f.package) o.detail["package"] = *f.package;
+      throw StepError(Id::python_deps, FailureKind::failed, f.message, f.hint, o.detail);
+    }
+    o.detail["installed_distributions"] = environment::count_installed(ictx.venv);
+    return o;
+  });
+
+  // user_code: its exit code is the run's exit code.
+  int code = 0;
+  rec.start(Id::user_code);
+  execution::RunOptions opts;
+  opts.timeout = s.code_timeout;
+  opts.grace = s.grace;
+  opts.inherit_stdin = true;
+  opts.forward_signals = true;
+  const auto r =
+      runner.run(execution::user_code_command(spec, ictx.venv, s.env), opts);
+  nlohmann::json detail = {{"duration_ms", r.duration_ms},
+                           {"stdout_bytes", r.stdout_bytes},
+                           {"stderr_bytes", r.stderr_bytes}};
+  if (!r.started) {
+    rec.finish(Id::user_code, Status::failed, detail,
+               ErrorInfo{r.start_error, "the venv's python is missing; rerun the task"});
+    return report::exit_code::no_interpreter;
+  }
+  code = r.exit_code;
+  detail["exit_code"] = code;
+  if (WIFSIGNALED(r.raw_status)) detail["signal"] = WTERMSIG(r.raw_status);
+  if (r.timed_out) {
+    detail["timeout_ms"] = s.code_timeout ? s.code_timeout->count() : 0;
+    rec.finish(Id::user_code, Status::timeout, detail,
+               ErrorInfo{"the user code did not finish within " +
+                             std::to_string(s.code_timeout->count() / 1000) + " s and was stopped",
+                         "raise TASKRUNNER_CODE_TIMEOUT (seconds) or make the code faster"});
+    return report::exit_code::setup_timeout;
+  }
+  if (code == 0) {
+    rec.finish(Id::user_code, Status::ok, detail);
+  } else {
+    rec.finish(Id::user_code, Status::failed, detail,
+               ErrorInfo{WIFSIGNALED(r.raw_status)
+                             ? "the user code was killed by signal " +
+                                   std::to_string(WTERMSIG(r.raw_status))
+                             : "the user code exited with code " + std::to_string(code),
+                         "see the traceback or output of the user code above"});
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_pipeline(const Settings& settings, const spec::TaskSpec& spec, report::Recorder& recorder,
+                 execution::ProcessRunner& runner) {
+  try {
+    return run_steps(settings, spec, recorder, runner);
+  } catch (const StepError& e) {
+    report::log().error("failed at checkpoint {}: {}", report::name(e.checkpoint()), e.what());
+    if (!e.hint().empty()) report::log().error("hint: {}", e.hint());
+    return report::exit_code_for(e.kind());
+  }
+}
+
+}  // namespace taskrunner::app

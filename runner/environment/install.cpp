@@ -1,0 +1,122 @@
+#include "taskrunner/environment/install.hpp"
+
+#include <regex>
+
+namespace taskrunner::environment {
+
+util::EnvMap installer_env(const InstallContext& ctx) {
+  util::EnvMap env = ctx.base_env;
+  env.erase("VIRTUAL_ENV");
+  env.erase("PYTHONHOME");
+  if (ctx.installer.kind == tools::InstallerKind::uv) {
+    if (ctx.cache_dir) {
+      env["UV_CACHE_DIR"] = ctx.cache_dir->string();
+      env.erase("UV_NO_CACHE");
+    } else {
+      env.erase("UV_CACHE_DIR");
+      env["UV_NO_CACHE"] = "1";
+    }
+    env["UV_PYTHON_DOWNLOADS"] = "never";
+    if (!ctx.cache_on_same_filesystem) env["UV_LINK_MODE"] = "copy";
+    if (!ctx.progress) env["UV_NO_PROGRESS"] = "1";
+    if (ctx.index_url) {
+      env["UV_DEFAULT_INDEX"] = *ctx.index_url;
+      env["UV_INDEX_URL"] = *ctx.index_url;
+    }
+  } else {
+    if (ctx.cache_dir) env["PIP_CACHE_DIR"] = (*ctx.cache_dir / "pip").string();
+    if (ctx.index_url) env["PIP_INDEX_URL"] = *ctx.index_url;
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1";
+    env["PIP_NO_INPUT"] = "1";
+  }
+  return env;
+}
+
+execution::Command venv_command(const InstallContext& ctx) {
+  execution::Command c;
+  c.env = installer_env(ctx);
+  if (ctx.installer.kind == tools::InstallerKind::uv) {
+    c.executable = ctx.installer.uv;
+    c.args = {"venv", ctx.venv.string(), "--python", ctx.base_python.string()};
+  } else {
+    c.executable = ctx.base_python;
+    c.args = {"-m", "venv", "--clear", ctx.venv.string()};
+  }
+  return c;
+}
+
+execution::Command install_command(const InstallContext& ctx,
+                                   const std::filesystem::path& requirements_file) {
+  execution::Command c;
+  c.env = installer_env(ctx);
+  const auto venv_python = ctx.venv / "bin" / "python";
+  if (ctx.installer.kind == tools::InstallerKind::uv) {
+    c.executable = ctx.installer.uv;
+    c.args = {"pip", "install", "--python", venv_python.string(), "-r",
+              requirements_file.string()};
+  } else {
+    c.executable = venv_python;
+    c.args = {"-m", "pip", "install", "-r", requirements_file.string()};
+    if (!ctx.cache_dir) c.args.emplace_back("--no-cache-dir");
+    if (!ctx.progress) {
+      c.args.emplace_back("--progress-bar");
+      c.args.emplace_back("off");
+    }
+  }
+  return c;
+}
+
+InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_code,
+                                        const std::string& redacted_index) {
+  const std::string text(output_tail);
+  std::smatch m;
+  // pip: "No matching distribution found for nosuchpkg"; uv: "Because nosuchpkg was not found in
+  // the package registry" / "nosuchpkg was not found in the package registry".
+  static const std::regex kPipNotFound(
+      R"(No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._\-]*))");
+  static const std::regex kUvNotFound(R"(([A-Za-z0-9][A-Za-z0-9._\-]*) was not found in the package registry)");
+  static const std::regex kNoVersion(
+      R"(Could not find a version that satisfies the requirement ([^\s]+) \(from versions: ([^)]*)\))");
+  static const std::regex kConflict(R"(ResolutionImpossible|No solution found when resolving|conflicting dependencies)");
+  static const std::regex kBuild(R"(Failed to build|failed-wheel-build|Failed to build `|error: subprocess-exited-with-error)");
+
+  InstallFailure f;
+  if (std::regex_search(text, m, kNoVersion) && m[2].str() != "none") {
+    f.package = m[1].str();
+    f.message = "no version of '" + *f.package + "' on the index matches (available: " +
+                m[2].str() + ")";
+    f.hint = "relax the version specifier for " + *f.package + " or publish a matching version to " +
+             redacted_index;
+  } else if (std::regex_search(text, m, kUvNotFound) || std::regex_search(text, m, kPipNotFound)) {
+    f.package = m[1].str();
+    f.message = "package '" + *f.package + "' was not found on the index " + redacted_index;
+    f.hint = "check the spelling of '" + *f.package +
+             "' and that the index serves it (its simple page: " + redacted_index + "/" +
+             *f.package + "/)";
+  } else if (std::regex_search(text, kConflict)) {
+    f.message = "the requirements conflict: no set of versions satisfies all of them";
+    f.hint = "read the installer's explanation above in the log and loosen one of the pins";
+  } else if (std::regex_search(text, kBuild)) {
+    f.message = "a package had to be built from source and its build failed";
+    f.hint = "publish a wheel for this platform to the index, or add the build's system "
+             "dependencies (SYSTEM_DEPS)";
+  } else {
+    f.message = "the installer exited with code " + std::to_string(exit_code);
+    f.hint = "read the installer output above in the log (taskrunner.log in the results dir)";
+  }
+  return f;
+}
+
+std::size_t count_installed(const std::filesystem::path& venv) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& lib : std::filesystem::directory_iterator(venv / "lib", ec)) {
+    const auto sp = lib.path() / "site-packages";
+    for (const auto& e : std::filesystem::directory_iterator(sp, ec)) {
+      if (e.path().extension() == ".dist-info") ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace taskrunner::environment

@@ -1,0 +1,251 @@
+#include "taskrunner/execution/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "taskrunner/report/error.hpp"
+#include "taskrunner/report/log.hpp"
+#include "taskrunner/util/fs.hpp"
+
+namespace bp = boost::process::v2;
+namespace asio = boost::asio;
+
+namespace taskrunner::execution {
+namespace {
+
+/// Child-side setup run between fork and exec: own process group (so timeouts and signals reach
+/// every descendant), default SIGPIPE (we ignore it in the parent; ignored dispositions survive
+/// exec), empty signal mask.
+struct ChildSetup {
+  template <typename Launcher>
+  boost::system::error_code on_exec_setup(Launcher& /*launcher*/,
+                                          const bp::filesystem::path& /*exe*/,
+                                          const char* const*& /*argv*/) {
+    if (::setpgid(0, 0) != 0) return {errno, boost::system::system_category()};
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return {};
+  }
+};
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+/// One output stream of the child: read chunks, write them to `target_fd` and the log file.
+struct Stream {
+  asio::readable_pipe pipe;
+  int target_fd;
+  std::array<char, 65536> buf{};
+  bool open = true;
+  std::uint64_t* counter;
+  Stream(asio::io_context& ctx, int read_fd, int target, std::uint64_t* count)
+      : pipe(ctx, read_fd), target_fd(target), counter(count) {}
+};
+
+}  // namespace
+
+std::optional<std::filesystem::path> find_on_path(const std::string& name,
+                                                  const std::string& path_var) {
+  const auto executable = [](const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+  };
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    if (executable(name)) return std::filesystem::path(name);
+    return std::nullopt;
+  }
+  std::size_t start = 0;
+  while (start <= path_var.size()) {
+    auto end = path_var.find(':', start);
+    if (end == std::string::npos) end = path_var.size();
+    const std::string dir = path_var.substr(start, end - start);
+    const auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
+    if (executable(candidate)) return candidate;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+RunResult SystemProcessRunner::run(const Command& command, const RunOptions& options) {
+  RunResult result;
+  const auto t0 = std::chrono::steady_clock::now();
+
+  int out_p[2];
+  int err_p[2];
+  if (::pipe2(out_p, O_CLOEXEC) != 0 || ::pipe2(err_p, O_CLOEXEC) != 0) {
+    result.start_error = util::errno_message("cannot create pipes for", command.executable, errno);
+    return result;
+  }
+  Fd out_w(out_p[1]);
+  Fd err_w(err_p[1]);
+  Fd in_fd(options.inherit_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC));
+
+  asio::io_context ctx;
+
+  std::vector<std::string> envp = util::to_envp(command.env);
+  const bp::filesystem::path start_dir = command.cwd ? command.cwd->string() : std::string(".");
+  std::optional<bp::process> launched;
+  try {
+    launched.emplace(
+        ctx.get_executor(), bp::filesystem::path(command.executable.string()), command.args,
+        bp::process_stdio{options.inherit_stdin ? bp::detail::process_input_binding(STDIN_FILENO)
+                                                : bp::detail::process_input_binding(in_fd.fd),
+                          bp::detail::process_output_binding(out_w.fd),
+                          bp::detail::process_error_binding(err_w.fd)},
+        bp::process_environment(envp), bp::process_start_dir(start_dir), ChildSetup{});
+  } catch (const boost::system::system_error& e) {
+    ::close(out_p[0]);
+    ::close(err_p[0]);
+    result.start_error = util::errno_message("cannot start", command.executable, e.code().value());
+    return result;
+  }
+  bp::process& proc = *launched;
+  out_w.reset();
+  err_w.reset();
+  in_fd.reset();
+  result.started = true;
+  Stream out(ctx, out_p[0], STDOUT_FILENO, &result.stdout_bytes);
+  Stream err(ctx, err_p[0], STDERR_FILENO, &result.stderr_bytes);
+  const int pid = proc.id();
+  // The child calls setpgid itself; doing it here too closes the race with an early kill().
+  ::setpgid(pid, pid);
+
+  const int log_fd = report::log_file_fd();
+  const auto on_chunk = [&](Stream& s, std::size_t n) {
+    *s.counter += n;
+    if (options.tee) {
+      (void)util::write_all(s.target_fd, s.buf.data(), n);
+      if (log_fd >= 0) (void)util::write_all(log_fd, s.buf.data(), n);
+    }
+    if (s.target_fd == STDOUT_FILENO && result.captured_stdout.size() < options.capture_limit) {
+      const auto room = options.capture_limit - result.captured_stdout.size();
+      result.captured_stdout.append(s.buf.data(), std::min(room, n));
+    }
+    if (options.tail_limit > 0) {
+      result.output_tail.append(s.buf.data(), n);
+      if (result.output_tail.size() > 2 * options.tail_limit) {
+        result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
+      }
+    }
+  };
+
+  bool exited = false;
+  asio::steady_timer drain_timer(ctx);
+  asio::steady_timer deadline(ctx);
+  asio::steady_timer grace_timer(ctx);
+  asio::signal_set signals(ctx, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGQUIT);
+  signals.add(SIGUSR1);
+  signals.add(SIGUSR2);
+
+  const auto finish_if_done = [&] {
+    if (exited && !out.open && !err.open) {
+      deadline.cancel();
+      grace_timer.cancel();
+      drain_timer.cancel();
+      signals.cancel();
+    }
+  };
+  std::function<void(Stream&)> read_more = [&](Stream& s) {
+    s.pipe.async_read_some(asio::buffer(s.buf), [&](boost::system::error_code rec, std::size_t n) {
+      if (n > 0) on_chunk(s, n);
+      if (rec) {
+        s.open = false;
+        finish_if_done();
+        return;
+      }
+      read_more(s);
+    });
+  };
+  read_more(out);
+  read_more(err);
+
+  const auto kill_group = [&](int sig) { ::kill(-pid, sig); };
+  const auto terminate_group = [&] {
+    kill_group(SIGTERM);
+    grace_timer.expires_after(options.grace);
+    grace_timer.async_wait([&](boost::system::error_code tec) {
+      if (!tec) kill_group(SIGKILL);
+    });
+  };
+
+  if (options.timeout) {
+    deadline.expires_after(*options.timeout);
+    deadline.async_wait([&](boost::system::error_code tec) {
+      if (tec || exited) return;
+      result.timed_out = true;
+      terminate_group();
+    });
+  }
+
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code sec, int sig) {
+      if (sec) return;
+      if (options.forward_signals) {
+        kill_group(sig);
+      } else if (result.interrupted_by == 0) {
+        result.interrupted_by = sig;
+        terminate_group();
+      }
+      wait_signal();
+    });
+  };
+  wait_signal();
+
+  proc.async_wait([&](boost::system::error_code wec, int /*code*/) {
+    exited = true;
+    result.raw_status = wec ? (0x7f << 8) : proc.native_exit_code();
+    finish_if_done();
+    if (out.open || err.open) {
+      // Descendants may still hold the pipes: drain for a bounded time, then stop reading.
+      drain_timer.expires_after(kDrainAfterExit);
+      drain_timer.async_wait([&](boost::system::error_code dec) {
+        if (dec) return;
+        boost::system::error_code ignored;
+        out.pipe.close(ignored);
+        err.pipe.close(ignored);
+      });
+    }
+  });
+
+  ctx.run();
+  result.exit_code = report::exit_code_from_wait_status(result.raw_status);
+  result.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (result.output_tail.size() > options.tail_limit) {
+    result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
+  }
+  return result;
+}
+
+}  // namespace taskrunner::execution

@@ -1,0 +1,39 @@
+#include "taskrunner/spec/index_url.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+namespace taskrunner::spec {
+
+std::optional<IndexEndpoint> parse_index_url(std::string_view url, std::string& error) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    error = "'" + redact_url(url) + "' is not an absolute URL";
+    return std::nullopt;
+  }
+  const auto& u = *parsed;
+  IndexEndpoint ep;
+  ep.scheme = u.scheme();
+  if (ep.scheme != "http" && ep.scheme != "https") {
+    error = "index URL must use http or https, not '" + ep.scheme + "'";
+    return std::nullopt;
+  }
+  ep.host = u.encoded_host_name();
+  if (u.host_type() == boost::urls::host_type::ipv6) ep.host = u.host_ipv6_address().to_string();
+  if (ep.host.empty()) {
+    error = "index URL has no host";
+    return std::nullopt;
+  }
+  ep.port = u.has_port() ? std::string(u.port()) : (ep.scheme == "https" ? "443" : "80");
+  return ep;
+}
+
+std::string redact_url(std::string_view url) {
+  auto parsed = boost::urls::parse_uri_reference(url);
+  if (!parsed) return "<invalid URL>";
+  boost::urls::url u(*parsed);
+  if (u.has_userinfo()) u.set_encoded_userinfo("***");
+  return std::string(u.buffer());
+}
+
+}  // namespace taskrunner::spec

@@ -1,0 +1,45 @@
+#include "taskrunner/tools/uv.hpp"
+
+namespace taskrunner::tools {
+
+std::optional<Installer> find_installer(const std::optional<std::string>& explicit_path,
+                                        const std::filesystem::path& tools_dir,
+                                        const std::string& path_var, const util::EnvMap& env,
+                                        execution::ProcessRunner& runner, std::string& error) {
+  Installer inst;
+  std::optional<std::filesystem::path> uv;
+  if (explicit_path) {
+    uv = execution::find_on_path(*explicit_path, path_var);
+    if (!uv) {
+      error = "TASKRUNNER_UV names '" + *explicit_path + "', which is not an executable file";
+      return std::nullopt;
+    }
+    inst.source = "TASKRUNNER_UV";
+  } else if ((uv = execution::find_on_path((tools_dir / "uv").string(), path_var))) {
+    inst.source = "tools_dir";
+  } else if ((uv = execution::find_on_path("uv", path_var))) {
+    inst.source = "PATH";
+  }
+  if (!uv) return inst;  // pip fallback
+
+  execution::Command cmd{*uv, {"--version"}, env, std::nullopt};
+  execution::RunOptions opts;
+  opts.tee = false;
+  opts.capture_limit = 4096;
+  opts.timeout = std::chrono::seconds(10);
+  opts.grace = std::chrono::seconds(1);
+  const auto r = runner.run(cmd, opts);
+  if (!r.started || r.exit_code != 0) {
+    error = "uv at " + uv->string() + " does not run (`uv --version` " +
+            (r.started ? "exited with " + std::to_string(r.exit_code) : r.start_error) + ")";
+    if (explicit_path) return std::nullopt;
+    return Installer{};  // a broken uv found by search: fall back to pip, caller reports it
+  }
+  inst.kind = InstallerKind::uv;
+  inst.uv = std::filesystem::absolute(*uv);
+  inst.version = r.captured_stdout.substr(0, r.captured_stdout.find('\n'));
+  error.clear();
+  return inst;
+}
+
+}  // namespace taskrunner::tools

@@ -1,0 +1,52 @@
+#include "taskrunner/util/env.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace taskrunner::util {
+
+EnvMap current_environment() {
+  EnvMap env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+std::optional<std::string> get(const EnvMap& env, const std::string& name) {
+  const auto it = env.find(name);
+  if (it == env.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> to_envp(const EnvMap& env) {
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::optional<bool> parse_bool(const std::string& value) {
+  std::string v = value;
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
+
+std::optional<long long> parse_seconds_ms(const std::string& value) {
+  if (value.empty() || value.size() > 15) return std::nullopt;
+  double seconds = 0;
+  const auto* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, seconds);
+  if (ec != std::errc() || ptr != end || !(seconds >= 0)) return std::nullopt;
+  return static_cast<long long>(seconds * 1000.0 + 0.5);
+}
+
+}  // namespace taskrunner::util
