@@ -57,6 +57,7 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
   execution::RunOptions opts;
   opts.timeout = s.install_timeout;
   opts.grace = s.grace;
+  opts.stdout_to_stderr = true;
   const auto r = runner.run(cmd, opts);
   nlohmann::json detail = {{"command", cmd.executable.filename().string()},
                            {"duration_ms", r.duration_ms}};
@@ -210,6 +211,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
                       "install Python in the image or set TASKRUNNER_PYTHON to its path");
     }
     ictx.base_python = interp->executable;
+    ictx.base_has_pip = interp->has_pip;
     o.detail["base_python"] = interp->executable.string();
     o.detail["requested_python"] = interp->requested.string();
     o.detail["python_version"] = interp->version;

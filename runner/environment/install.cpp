@@ -40,7 +40,9 @@ execution::Command venv_command(const InstallContext& ctx) {
     c.args = {"venv", ctx.venv.string(), "--python", ctx.base_python.string()};
   } else {
     c.executable = ctx.base_python;
-    c.args = {"-m", "venv", "--clear", ctx.venv.string()};
+    c.args = {"-m", "venv", "--clear"};
+    if (ctx.base_has_pip) c.args.emplace_back("--without-pip");
+    c.args.push_back(ctx.venv.string());
   }
   return c;
 }
@@ -55,8 +57,14 @@ execution::Command install_command(const InstallContext& ctx,
     c.args = {"pip", "install", "--python", venv_python.string(), "-r",
               requirements_file.string()};
   } else {
-    c.executable = venv_python;
-    c.args = {"-m", "pip", "install", "-r", requirements_file.string()};
+    if (ctx.base_has_pip) {
+      c.executable = ctx.base_python;
+      c.args = {"-m", "pip", "--python", venv_python.string(), "install", "-r",
+                requirements_file.string()};
+    } else {
+      c.executable = venv_python;
+      c.args = {"-m", "pip", "install", "-r", requirements_file.string()};
+    }
     if (!ctx.cache_dir) c.args.emplace_back("--no-cache-dir");
     if (!ctx.progress) {
       c.args.emplace_back("--progress-bar");

@@ -133,20 +133,27 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
   err_w.reset();
   in_fd.reset();
   result.started = true;
-  Stream out(ctx, out_p[0], STDOUT_FILENO, &result.stdout_bytes);
+  Stream out(ctx, out_p[0], options.stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
+             &result.stdout_bytes);
   Stream err(ctx, err_p[0], STDERR_FILENO, &result.stderr_bytes);
   const int pid = proc.id();
   // The child calls setpgid itself; doing it here too closes the race with an early kill().
   ::setpgid(pid, pid);
 
   const int log_fd = report::log_file_fd();
+  char last_to_stderr = '\n';
+  char last_to_log = '\n';
   const auto on_chunk = [&](Stream& s, std::size_t n) {
     *s.counter += n;
     if (options.tee) {
       (void)util::write_all(s.target_fd, s.buf.data(), n);
-      if (log_fd >= 0) (void)util::write_all(log_fd, s.buf.data(), n);
+      if (s.target_fd == STDERR_FILENO) last_to_stderr = s.buf[n - 1];
+      if (log_fd >= 0) {
+        (void)util::write_all(log_fd, s.buf.data(), n);
+        last_to_log = s.buf[n - 1];
+      }
     }
-    if (s.target_fd == STDOUT_FILENO && result.captured_stdout.size() < options.capture_limit) {
+    if (&s == &out && result.captured_stdout.size() < options.capture_limit) {
       const auto room = options.capture_limit - result.captured_stdout.size();
       result.captured_stdout.append(s.buf.data(), std::min(room, n));
     }
@@ -238,6 +245,8 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
   });
 
   ctx.run();
+  if (last_to_stderr != '\n') (void)util::write_all(STDERR_FILENO, "\n", 1);
+  if (last_to_log != '\n') (void)util::write_all(log_fd, "\n", 1);
   result.exit_code = report::exit_code_from_wait_status(result.raw_status);
   result.duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)

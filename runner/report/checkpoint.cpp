@@ -158,7 +158,8 @@ std::string Recorder::event_line(const Record& r) const {
   std::string msg = "checkpoint " + std::string(name(r.id)) + " " + std::string(name(r.status));
   if (r.status != Status::running) msg += " in " + std::to_string(r.duration_ms) + " ms";
   if (r.error) msg += ": " + r.error->message;
-  nlohmann::json j = {
+  // ordered_json: time, level and msg come first, as log viewers expect.
+  nlohmann::ordered_json j = {
       {"time", rfc3339_utc(std::chrono::system_clock::now())},
       {"level", level_for(r.status)},
       {"msg", msg},

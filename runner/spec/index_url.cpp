@@ -18,7 +18,7 @@ std::optional<IndexEndpoint> parse_index_url(std::string_view url, std::string& 
     error = "index URL must use http or https, not '" + ep.scheme + "'";
     return std::nullopt;
   }
-  ep.host = u.encoded_host_name();
+  ep.host = u.encoded_host();
   if (u.host_type() == boost::urls::host_type::ipv6) ep.host = u.host_ipv6_address().to_string();
   if (ep.host.empty()) {
     error = "index URL has no host";

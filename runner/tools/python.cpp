@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "taskrunner/util/fs.hpp"
 
@@ -11,12 +12,13 @@ namespace taskrunner::tools {
 namespace {
 
 constexpr const char* kProbe =
-    "import sys, platform; print(sys.executable); print(platform.python_version())";
+    "import sys, platform, importlib.util; print(sys.executable); "
+    "print(platform.python_version()); print(int(importlib.util.find_spec('pip') is not None))";
 
 std::string cache_key(const std::filesystem::path& p, const util::EnvMap& env) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return {};
-  return p.string() + "|" + std::to_string(st.st_size) + "|" +
+  return "v2|" + p.string() + "|" + std::to_string(st.st_size) + "|" +
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "|" +
          util::get(env, "PYENV_VERSION").value_or("");
 }
@@ -45,6 +47,7 @@ std::optional<Interpreter> resolve_interpreter(const std::string& name, const ut
       if (!exe.empty() && ::access(exe.c_str(), X_OK) == 0) {
         interp.executable = exe;
         interp.version = doc.value("version", "");
+        interp.has_pip = doc.value("has_pip", false);
         interp.from_cache = true;
         return interp;
       }
@@ -64,18 +67,23 @@ std::optional<Interpreter> resolve_interpreter(const std::string& name, const ut
                        : ": " + r.start_error);
     return std::nullopt;
   }
-  const auto nl = r.captured_stdout.find('\n');
-  interp.executable = r.captured_stdout.substr(0, nl);
-  if (nl != std::string::npos) {
-    auto v = r.captured_stdout.substr(nl + 1);
-    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
-    interp.version = v;
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < r.captured_stdout.size()) {
+    const auto nl = r.captured_stdout.find('\n', pos);
+    lines.push_back(r.captured_stdout.substr(pos, nl == std::string::npos ? nl : nl - pos));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
   }
+  if (!lines.empty()) interp.executable = lines[0];
+  if (lines.size() > 1) interp.version = lines[1];
+  interp.has_pip = lines.size() > 2 && lines[2] == "1";
   if (interp.executable.empty()) interp.executable = interp.requested;
   if (!key.empty()) {
     const nlohmann::json doc = {{"key", key},
                                 {"executable", interp.executable.string()},
-                                {"version", interp.version}};
+                                {"version", interp.version},
+                                {"has_pip", interp.has_pip}};
     (void)util::write_file_atomic(cache_file, doc.dump() + "\n");
   }
   return interp;

@@ -16,6 +16,7 @@ namespace taskrunner::environment {
 struct InstallContext {
   tools::Installer installer;
   std::filesystem::path base_python;             ///< resolved interpreter (sys.executable)
+  bool base_has_pip = false;                     ///< pip path: reuse the base's pip (no ensurepip)
   std::filesystem::path venv;                    ///< where the venv goes
   std::optional<std::filesystem::path> cache_dir;///< nullopt: run without cache
   bool cache_on_same_filesystem = true;          ///< false → UV_LINK_MODE=copy
@@ -31,11 +32,14 @@ struct InstallContext {
 /// The index URL travels only in the environment so it never shows in argv or logs.
 util::EnvMap installer_env(const InstallContext& ctx);
 
-/// `uv venv <venv> --python <base>` or `<base> -m venv --clear <venv>`.
+/// `uv venv <venv> --python <base>`; for pip `<base> -m venv --clear [--without-pip] <venv>`:
+/// when the base interpreter has pip, the venv gets none (ensurepip costs seconds) and the base's
+/// pip installs into it with `--python` (pip ≥ 22.3).
 execution::Command venv_command(const InstallContext& ctx);
 
 /// `uv pip install --python <venv>/bin/python -r <file>` or
-/// `<venv>/bin/python -m pip install -r <file> [--no-cache-dir] [--progress-bar off]`.
+/// `<base> -m pip --python <venv>/bin/python install -r <file> [--no-cache-dir]
+/// [--progress-bar off]` (or `<venv>/bin/python -m pip …` when the base has no pip).
 execution::Command install_command(const InstallContext& ctx,
                                    const std::filesystem::path& requirements_file);
 

@@ -34,7 +34,12 @@ struct RunOptions {
   /// RunResult::interrupted_by.
   bool forward_signals = false;
   /// true: stream stdout/stderr live to our fds 1/2 and the log file. false: only capture.
+  /// When the child's output to stderr (or to the log file) does not end with a newline, one
+  /// is added after it exits, so taskrunner's next JSON record starts on its own line.
   bool tee = true;
+  /// true: the child's stdout goes to our stderr too (setup steps), keeping our stdout for the
+  /// user code alone — Argo's `outputs.result` is the container's stdout.
+  bool stdout_to_stderr = false;
   /// Keep up to this many bytes of the child's stdout in RunResult::captured_stdout.
   std::size_t capture_limit = 0;
   /// Keep the last this-many bytes of combined output in RunResult::output_tail (for diagnosis).

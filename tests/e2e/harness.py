@@ -1,0 +1,136 @@
+"""Shared pieces of the end-to-end tests: the loopback index server and a runner for the real
+taskrunner binary with an isolated environment."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+TASKRUNNER = os.environ.get("TASKRUNNER_BIN", os.path.join(TESTS, "..", "build", "taskrunner"))
+INDEX_DIR = os.environ.get("TASKRUNNER_TEST_INDEX", os.path.join(TESTS, "..", "build", "test-index"))
+UV_DOUBLE = os.path.join(TESTS, "doubles", "uv-test-double")
+CHECKPOINT_IDS = ["spec", "runtime", "cache_mounts", "disk_space", "network", "uv", "nix",
+                  "system_deps", "venv", "python_deps", "user_code"]
+STATUSES = {"running", "ok", "warn", "failed", "skipped", "timeout"}
+
+
+class IndexServer:
+    """tests/fixtures/index_server.py on 127.0.0.1, for the lifetime of a `with` block."""
+
+    def __init__(self, stall=0):
+        self.stall = stall
+
+    def __enter__(self):
+        cmd = [sys.executable, os.path.join(TESTS, "fixtures", "index_server.py"), INDEX_DIR,
+               "--lifetime", "1200"]
+        if self.stall:
+            cmd += ["--stall", str(self.stall)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}/simple"
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Result:
+    def __init__(self, proc, stdout, stderr, work, results, elapsed):
+        self.code = proc.returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.work = work
+        self.results = results
+        self.elapsed = elapsed
+        self.event_lines = [l for l in stderr.split(b"\n") if b'"event":"taskrunner.checkpoint"' in l]
+        self.events = [json.loads(l) for l in self.event_lines]
+
+    def checkpoints(self):
+        with open(os.path.join(self.results, "checkpoints.json")) as fh:
+            return json.load(fh)
+
+    def record(self, cid):
+        return next(c for c in self.checkpoints()["checkpoints"] if c["id"] == cid)
+
+    def log(self):
+        with open(os.path.join(self.results, "taskrunner.log"), "rb") as fh:
+            return fh.read()
+
+
+def clean_env(**extra):
+    """The environment of a pod: no pip/uv configuration from this machine leaks in."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "TASKRUNNER_", "PYTHON", "VIRTUAL_ENV", "ARGO_"))
+           and k not in ("REQUIREMENTS", "REQUIREMENTS_FILE", "SYSTEM_DEPS", "USE_CACHE")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env.update(extra)
+    return env
+
+
+class TaskrunnerTest(unittest.TestCase):
+    """Base: one index server and one cache dir per class, one work dir per test."""
+    stall = 0
+    uv = None  # path of a uv binary (or the test double) to use; None = pip fallback
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="taskrunner-e2e-")
+        cls.cache = os.path.join(cls.root, "uv-cache")
+        cls.server = IndexServer(cls.stall).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="work-", dir=self.root)
+
+    def env(self, **extra):
+        base = dict(TASKRUNNER_WORK_DIR=self.work, UV_CACHE_DIR=self.cache,
+                    TASKRUNNER_INDEX_URL=self.server.url, TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"))
+        if self.uv:
+            base["TASKRUNNER_UV"] = self.uv
+        base.update(extra)
+        return clean_env(**base)
+
+    def run_tr(self, args=(), env=None, timeout=600, stdout=None, stdin=subprocess.DEVNULL):
+        env = env if env is not None else self.env()
+        t0 = time.monotonic()
+        proc = subprocess.run([TASKRUNNER, *args], env=env, stdin=stdin,
+                              stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+        res = Result(proc, proc.stdout, proc.stderr, self.work,
+                     env.get("TASKRUNNER_RESULTS_DIR", os.path.join(self.work, "results")),
+                     time.monotonic() - t0)
+        self.check_records(res)
+        return res
+
+    def check_records(self, res):
+        """Every emitted record parses, fits in 4 KiB and has the documented fields."""
+        for line, ev in zip(res.event_lines, res.events):
+            self.assertLessEqual(len(line), 4096)
+            for field in ("time", "level", "msg", "event", "seq", "of", "id", "status",
+                          "duration_ms", "detail"):
+                self.assertIn(field, ev)
+            self.assertEqual(ev["of"], 11)
+            self.assertEqual(CHECKPOINT_IDS[ev["seq"] - 1], ev["id"])
+            self.assertIn(ev["status"], STATUSES)
+            self.assertTrue(ev["time"].endswith("Z"))
+            if ev["status"] in ("failed", "timeout"):
+                self.assertIn("message", ev["error"])
+                self.assertIn("hint", ev["error"])
+
+    def assert_all_checkpoints(self, res):
+        doc = res.checkpoints()
+        self.assertEqual([c["id"] for c in doc["checkpoints"]], CHECKPOINT_IDS)
+        for c in doc["checkpoints"]:
+            self.assertNotEqual(c["status"], "running", c)
+        self.assertEqual(doc["exit_code"], res.code)
+        return doc
