@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
@@ -28,14 +31,40 @@ namespace asio = boost::asio;
 namespace taskrunner::execution {
 namespace {
 
-/// Child-side setup run between fork and exec: own process group (so timeouts and signals reach
-/// every descendant), default SIGPIPE (we ignore it in the parent; ignored dispositions survive
+/// Closes every descriptor from `from` to `to` (inclusive) in the child.
+void close_fds(unsigned from, unsigned to) {
+  if (from > to) return;
+  if (::close_range(from, to, 0) == 0) return;
+  // close_range(2) needs Linux 5.9 and may be blocked by seccomp: close one by one.
+  rlimit lim{};
+  const unsigned max = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536
+                           ? static_cast<unsigned>(lim.rlim_cur)
+                           : 65536U;
+  for (unsigned fd = from; fd <= to && fd < max; ++fd) ::close(static_cast<int>(fd));
+}
+
+/// Child-side setup run between fork and exec: closes every inherited descriptor except stdio
+/// and Boost's exec-error pipe (Boost 1.81's own close_all leaves non-CLOEXEC descriptors that
+/// taskrunner inherited open), own process group (so timeouts and signals reach every
+/// descendant), default SIGPIPE (we ignore it in the parent; ignored dispositions survive
 /// exec), empty signal mask.
 struct ChildSetup {
   template <typename Launcher>
-  boost::system::error_code on_exec_setup(Launcher& /*launcher*/,
+  boost::system::error_code on_exec_setup(Launcher& launcher,
                                           const bp::filesystem::path& /*exe*/,
                                           const char* const*& /*argv*/) {
+    // No allocation between fork and exec (the parent may have threads): a fixed array.
+    std::array<int, 16> keep{};
+    const std::size_t n = std::min(keep.size(), launcher.fd_whitelist.size());
+    std::copy_n(launcher.fd_whitelist.begin(), n, keep.begin());
+    std::sort(keep.begin(), keep.begin() + static_cast<long>(n));
+    unsigned next = 3;
+    for (const int fd : std::span(keep.data(), n)) {
+      if (fd < static_cast<int>(next)) continue;
+      close_fds(next, static_cast<unsigned>(fd) - 1);
+      next = static_cast<unsigned>(fd) + 1;
+    }
+    close_fds(next, ~0U);
     if (::setpgid(0, 0) != 0) return {errno, boost::system::system_category()};
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
@@ -76,7 +105,9 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name,
                                                   const std::string& path_var) {
   const auto executable = [](const std::filesystem::path& p) {
     struct stat st {};
-    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+    // Mode bits as well as access(2): for root, access(X_OK) alone accepts any regular file.
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0 &&
+           ::access(p.c_str(), X_OK) == 0;
   };
   if (name.empty()) return std::nullopt;
   if (name.find('/') != std::string::npos) {

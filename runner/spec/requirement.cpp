@@ -326,7 +326,6 @@ std::vector<RequirementLine> parse_requirements(std::string_view text, std::stri
       if (cur.empty()) start_line = line_no;
       if (!line.empty() && line.back() == '\\') {
         cur.append(line.substr(0, line.size() - 1));
-        cur.push_back(' ');
       } else {
         cur.append(line);
         logical.emplace_back(start_line, std::move(cur));

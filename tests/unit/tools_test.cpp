@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "taskrunner/tools/nix.hpp"
+#include "taskrunner/tools/python.hpp"
+#include "taskrunner/tools/uv.hpp"
+
+using namespace taskrunner;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Test double for the process seam: records commands, answers with a canned result.
+class FakeRunner final : public execution::ProcessRunner {
+ public:
+  std::vector<execution::Command> calls;
+  execution::RunResult answer;
+  execution::RunResult run(const execution::Command& c, const execution::RunOptions&) override {
+    calls.push_back(c);
+    return answer;
+  }
+};
+
+fs::path fresh_dir(const std::string& name) {
+  const auto d = fs::temp_directory_path() / ("taskrunner-unit-" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+fs::path executable_file(const fs::path& p) {
+  std::ofstream(p) << "#!/bin/sh\n";
+  ::chmod(p.c_str(), 0755);
+  return p;
+}
+
+}  // namespace
+
+TEST(ResolveInterpreter, ProbesOnceThenUsesTheCache) {
+  const auto dir = fresh_dir("interp");
+  const auto shim = executable_file(dir / "python3");
+  const auto real = executable_file(dir / "python3.11");
+  FakeRunner runner;
+  runner.answer.started = true;
+  runner.answer.captured_stdout = real.string() + "\n3.11.7\n1\n";
+  util::EnvMap env = {{"PATH", dir.string()}};
+  std::string error;
+  auto a = tools::resolve_interpreter("python3", env, dir, runner, error);
+  ASSERT_TRUE(a) << error;
+  EXPECT_EQ(a->requested, shim);
+  EXPECT_EQ(a->executable, real);
+  EXPECT_EQ(a->version, "3.11.7");
+  EXPECT_TRUE(a->has_pip);
+  EXPECT_FALSE(a->from_cache);
+  EXPECT_EQ(runner.calls.size(), 1U);
+  EXPECT_EQ(runner.calls[0].args[0], "-c");
+
+  auto b = tools::resolve_interpreter("python3", env, dir, runner, error);
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->from_cache);
+  EXPECT_EQ(b->executable, real);
+  EXPECT_TRUE(b->has_pip);
+  EXPECT_EQ(runner.calls.size(), 1U);  // no interpreter started on the warm path
+
+  env["PYENV_VERSION"] = "3.12.1";  // a different pyenv selection invalidates the answer
+  ASSERT_TRUE(tools::resolve_interpreter("python3", env, dir, runner, error));
+  EXPECT_EQ(runner.calls.size(), 2U);
+  fs::remove_all(dir);
+}
+
+TEST(ResolveInterpreter, MissingOrBroken) {
+  const auto dir = fresh_dir("interp2");
+  FakeRunner runner;
+  std::string error;
+  EXPECT_FALSE(tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner, error));
+  EXPECT_NE(error.find("no Python interpreter"), std::string::npos);
+  executable_file(dir / "python3");
+  runner.answer.started = true;
+  runner.answer.exit_code = 1;
+  EXPECT_FALSE(tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner, error));
+  EXPECT_NE(error.find("did not start"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(FindInstaller, OrderAndFallback) {
+  const auto dir = fresh_dir("uv");
+  FakeRunner runner;
+  runner.answer.started = true;
+  runner.answer.captured_stdout = "uv 0.9.1 (abc 2026-01-01)\n";
+  std::string error;
+  // Nothing there: pip.
+  auto i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner, error);
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->kind, tools::InstallerKind::pip);
+  // The cache volume's bin/ dir.
+  fs::create_directories(dir / "bin");
+  executable_file(dir / "bin" / "uv");
+  i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner, error);
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->kind, tools::InstallerKind::uv);
+  EXPECT_EQ(i->source, "tools_dir");
+  EXPECT_EQ(i->version, "uv 0.9.1 (abc 2026-01-01)");
+  EXPECT_EQ(runner.calls.back().args, (std::vector<std::string>{"--version"}));
+  // An explicit TASKRUNNER_UV that is not there is an error, not a silent fallback.
+  EXPECT_FALSE(tools::find_installer("/nonexistent/uv", dir / "bin", "", {}, runner, error));
+  EXPECT_NE(error.find("TASKRUNNER_UV"), std::string::npos);
+  // A uv that does not run: explicit → error; found by search → pip with the reason.
+  runner.answer.exit_code = 126;
+  EXPECT_FALSE(tools::find_installer((dir / "bin" / "uv").string(), dir, "", {}, runner, error));
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, error);
+  ASSERT_TRUE(i);
+  EXPECT_EQ(i->kind, tools::InstallerKind::pip);
+  EXPECT_NE(error.find("does not run"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(FindNix, Order) {
+  const auto dir = fresh_dir("nix");
+  EXPECT_FALSE(tools::find_nix(std::nullopt, dir, "/nonexistent"));
+  fs::create_directories(dir / "path");
+  executable_file(dir / "path" / "nix");
+  auto n = tools::find_nix(std::nullopt, dir, (dir / "path").string());
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->kind, "nix");
+  executable_file(dir / "nix-portable");
+  n = tools::find_nix(std::nullopt, dir, (dir / "path").string());
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->kind, "nix-portable");
+  EXPECT_EQ(n->source, "tools_dir");
+  fs::remove_all(dir);
+}
