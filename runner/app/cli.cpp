@@ -67,7 +67,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)::signal(SIGPIPE, SIG_IGN);
   report::init_logging();
 
   std::vector<std::string> opts_args;
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     if (vm.count("spec") != 0U) spec_file = vm["spec"].as<std::string>();
     if (spec_file) {
       std::string error;
-      const auto text = util::read_file(*spec_file, error, 16U * 1024U * 1024U);
+      const auto text = util::read_file(*spec_file, error, std::size_t{16} * 1024 * 1024);
       if (!text) throw spec::SpecError("--spec", error);
       spec::overlay_json(input, *text, *spec_file);
     }
@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     task = spec::validate(input);
   } catch (const spec::SpecError& e) {
     recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.field}},
-                    report::ErrorInfo{e.what(), "fix " + e.field +
-                                                    " (see taskrunner --help and docs/spec.md)"});
+                    report::ErrorInfo{
+                        e.what(), "fix " + e.field + " (see taskrunner --help and docs/spec.md)"});
     report::log().error("invalid task: {}", e.what());
     return report::exit_code::usage;
   } catch (const SettingsError& e) {

@@ -22,12 +22,12 @@
 namespace taskrunner::app {
 namespace {
 
+using preflight::Outcome;
 using report::ErrorInfo;
 using report::FailureKind;
 using report::Id;
 using report::Status;
 using report::StepError;
-using preflight::Outcome;
 
 /// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
 /// a `failed` outcome becomes a StepError.
@@ -58,7 +58,7 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
   opts.timeout = s.install_timeout;
   opts.grace = s.grace;
   opts.stdout_to_stderr = true;
-  const auto r = runner.run(cmd, opts);
+  auto r = runner.run(cmd, opts);
   nlohmann::json detail = {{"command", cmd.executable.filename().string()},
                            {"duration_ms", r.duration_ms}};
   if (!r.started) {
@@ -127,9 +127,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   checkpoint(rec, Id::disk_space,
              [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
 
-  checkpoint(rec, Id::network, [&] {
-    return preflight::check_network(need_python_deps, index, s.network_timeout);
-  });
+  checkpoint(rec, Id::network,
+             [&] { return preflight::check_network(need_python_deps, index, s.network_timeout); });
 
   tools::Installer installer;
   checkpoint(rec, Id::uv, [&] {
@@ -138,8 +137,9 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     const auto path_var = util::get(s.env, "PATH").value_or("");
     auto found = tools::find_installer(s.uv, s.tools_dir, path_var, s.env, runner, error);
     if (!found) {
-      throw StepError(Id::uv, FailureKind::failed, error,
-                      "point TASKRUNNER_UV at a working uv binary, or unset it to fall back to pip");
+      throw StepError(
+          Id::uv, FailureKind::failed, error,
+          "point TASKRUNNER_UV at a working uv binary, or unset it to fall back to pip");
     }
     installer = *found;
     o.detail["tools_dir"] = s.tools_dir.string();
@@ -220,12 +220,12 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
     const auto r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
     if (r.exit_code != 0) {
-      throw StepError(Id::venv, FailureKind::failed,
-                      "creating the virtualenv failed (exit code " +
-                          std::to_string(r.exit_code) + ")",
-                      "read the output above; for pip, the base Python needs the venv and "
-                      "ensurepip modules (Debian: python3-venv)",
-                      o.detail);
+      throw StepError(
+          Id::venv, FailureKind::failed,
+          "creating the virtualenv failed (exit code " + std::to_string(r.exit_code) + ")",
+          "read the output above; for pip, the base Python needs the venv and "
+          "ensurepip modules (Debian: python3-venv)",
+          o.detail);
     }
     o.detail["duration_ms"] = r.duration_ms;
     return o;
@@ -254,8 +254,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
         run_setup_step(runner, Id::python_deps, environment::install_command(ictx, req_file), s);
     o.detail["duration_ms"] = r.duration_ms;
     if (r.exit_code != 0) {
-      const auto f = environment::diagnose_install_failure(r.output_tail, r.exit_code,
-                                                           redacted_index);
+      const auto f =
+          environment::diagnose_install_failure(r.output_tail, r.exit_code, redacted_index);
       o.detail["exit_code"] = r.exit_code;
       if (f.package) o.detail["package"] = *f.package;
       throw StepError(Id::python_deps, FailureKind::failed, f.message, f.hint, o.detail);
@@ -272,8 +272,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   opts.grace = s.grace;
   opts.inherit_stdin = true;
   opts.forward_signals = true;
-  const auto r =
-      runner.run(execution::user_code_command(spec, ictx.venv, s.env), opts);
+  const auto r = runner.run(execution::user_code_command(spec, ictx.venv, s.env), opts);
   nlohmann::json detail = {{"duration_ms", r.duration_ms},
                            {"stdout_bytes", r.stdout_bytes},
                            {"stderr_bytes", r.stderr_bytes}};

@@ -46,8 +46,10 @@ Settings load_settings(const util::EnvMap& env) {
   s.network_timeout = seconds_var(env, "TASKRUNNER_NETWORK_TIMEOUT", s.network_timeout);
   if (auto v = util::get(env, "TASKRUNNER_MIN_FREE_MB")) {
     std::uint64_t mb = 0;
-    const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), mb);
-    if (ec != std::errc() || p != v->data() + v->size()) {
+    const char* first = v->data();
+    const char* last = first + v->size();
+    const auto parsed = std::from_chars(first, last, mb);
+    if (parsed.ec != std::errc() || parsed.ptr != last) {
       throw SettingsError("TASKRUNNER_MIN_FREE_MB", "'" + *v + "' is not a whole number of MiB");
     }
     s.min_free_bytes = mb * 1024 * 1024;

@@ -54,12 +54,16 @@ execution::Command install_command(const InstallContext& ctx,
   const auto venv_python = ctx.venv / "bin" / "python";
   if (ctx.installer.kind == tools::InstallerKind::uv) {
     c.executable = ctx.installer.uv;
-    c.args = {"pip", "install", "--python", venv_python.string(), "-r",
-              requirements_file.string()};
+    c.args = {"pip", "install", "--python", venv_python.string(), "-r", requirements_file.string()};
   } else {
     if (ctx.base_has_pip) {
       c.executable = ctx.base_python;
-      c.args = {"-m", "pip", "--python", venv_python.string(), "install", "-r",
+      c.args = {"-m",
+                "pip",
+                "--python",
+                venv_python.string(),
+                "install",
+                "-r",
                 requirements_file.string()};
     } else {
       c.executable = venv_python;
@@ -82,19 +86,22 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
   // the package registry" / "nosuchpkg was not found in the package registry".
   static const std::regex kPipNotFound(
       R"(No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._\-]*))");
-  static const std::regex kUvNotFound(R"(([A-Za-z0-9][A-Za-z0-9._\-]*) was not found in the package registry)");
+  static const std::regex kUvNotFound(
+      R"(([A-Za-z0-9][A-Za-z0-9._\-]*) was not found in the package registry)");
   static const std::regex kNoVersion(
       R"(Could not find a version that satisfies the requirement ([^\s]+) \(from versions: ([^)]*)\))");
-  static const std::regex kConflict(R"(ResolutionImpossible|No solution found when resolving|conflicting dependencies)");
-  static const std::regex kBuild(R"(Failed to build|failed-wheel-build|Failed to build `|error: subprocess-exited-with-error)");
+  static const std::regex kConflict(
+      R"(ResolutionImpossible|No solution found when resolving|conflicting dependencies)");
+  static const std::regex kBuild(
+      R"(Failed to build|failed-wheel-build|Failed to build `|error: subprocess-exited-with-error)");
 
   InstallFailure f;
   if (std::regex_search(text, m, kNoVersion) && m[2].str() != "none") {
     f.package = m[1].str();
-    f.message = "no version of '" + *f.package + "' on the index matches (available: " +
-                m[2].str() + ")";
-    f.hint = "relax the version specifier for " + *f.package + " or publish a matching version to " +
-             redacted_index;
+    f.message =
+        "no version of '" + *f.package + "' on the index matches (available: " + m[2].str() + ")";
+    f.hint = "relax the version specifier for " + *f.package +
+             " or publish a matching version to " + redacted_index;
   } else if (std::regex_search(text, m, kUvNotFound) || std::regex_search(text, m, kPipNotFound)) {
     f.package = m[1].str();
     f.message = "package '" + *f.package + "' was not found on the index " + redacted_index;
@@ -106,8 +113,9 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
     f.hint = "read the installer's explanation above in the log and loosen one of the pins";
   } else if (std::regex_search(text, kBuild)) {
     f.message = "a package had to be built from source and its build failed";
-    f.hint = "publish a wheel for this platform to the index, or add the build's system "
-             "dependencies (SYSTEM_DEPS)";
+    f.hint =
+        "publish a wheel for this platform to the index, or add the build's system "
+        "dependencies (SYSTEM_DEPS)";
   } else {
     f.message = "the installer exited with code " + std::to_string(exit_code);
     f.hint = "read the installer output above in the log (taskrunner.log in the results dir)";

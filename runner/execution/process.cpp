@@ -50,8 +50,7 @@ void close_fds(unsigned from, unsigned to) {
 /// exec), empty signal mask.
 struct ChildSetup {
   template <typename Launcher>
-  boost::system::error_code on_exec_setup(Launcher& launcher,
-                                          const bp::filesystem::path& /*exe*/,
+  boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path& /*exe*/,
                                           const char* const*& /*argv*/) {
     // No allocation between fork and exec (the parent may have threads): a fixed array.
     std::array<int, 16> keep{};
@@ -66,7 +65,7 @@ struct ChildSetup {
     }
     close_fds(next, ~0U);
     if (::setpgid(0, 0) != 0) return {errno, boost::system::system_category()};
-    ::signal(SIGPIPE, SIG_DFL);
+    (void)::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

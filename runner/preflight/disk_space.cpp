@@ -24,8 +24,9 @@ namespace {
 /// Empty when `f` meets the thresholds, else what is short.
 std::string shortfall(const FreeSpace& f, std::uint64_t min_bytes) {
   if (f.free_bytes < min_bytes) {
-    return std::to_string(f.free_bytes / (1024 * 1024)) + " MiB free, " +
-           std::to_string(min_bytes / (1024 * 1024)) + " MiB needed";
+    constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+    return std::to_string(f.free_bytes / kMiB) + " MiB free, " + std::to_string(min_bytes / kMiB) +
+           " MiB needed";
   }
   if (f.total_inodes > 0 && f.free_inodes < kMinFreeInodes) {
     return std::to_string(f.free_inodes) + " inodes free, " + std::to_string(kMinFreeInodes) +
@@ -49,7 +50,8 @@ Outcome check_disk_space(const std::filesystem::path& work_dir,
   const auto work = free_space(work_dir, error);
   if (!work) {
     o.status = report::Status::failed;
-    o.error = report::ErrorInfo{error, "check that TASKRUNNER_WORK_DIR is a mounted, readable path"};
+    o.error =
+        report::ErrorInfo{error, "check that TASKRUNNER_WORK_DIR is a mounted, readable path"};
     return o;
   }
   o.detail["work_dir"] = to_json(work_dir, *work);

@@ -65,9 +65,9 @@ Outcome check_network(bool needed, const std::string& index_url,
                             });
       });
   ctx.run();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   o.detail["connect_ms"] = ms;
   const std::string where = ep->host + ":" + ep->port;
   if (timed_out) {
@@ -79,10 +79,11 @@ Outcome check_network(bool needed, const std::string& index_url,
         "TASKRUNNER_NETWORK_TIMEOUT"};
   } else if (resolve_ec) {
     o.status = report::Status::failed;
-    o.error = report::ErrorInfo{"cannot resolve the package index host '" + ep->host +
-                                    "': " + resolve_ec.message(),
-                                "check the index URL (TASKRUNNER_INDEX_URL) and the pod's DNS "
-                                "(kubectl exec … -- getent hosts " + ep->host + ")"};
+    o.error = report::ErrorInfo{
+        "cannot resolve the package index host '" + ep->host + "': " + resolve_ec.message(),
+        "check the index URL (TASKRUNNER_INDEX_URL) and the pod's DNS "
+        "(kubectl exec … -- getent hosts " +
+            ep->host + ")"};
   } else if (connect_ec) {
     o.status = report::Status::failed;
     o.error = report::ErrorInfo{

@@ -21,8 +21,8 @@ bool read_number(const std::filesystem::path& p, std::optional<std::uint64_t>& o
     return true;
   }
   std::uint64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc()) return false;
+  const char* first = text->data();
+  if (std::from_chars(first, first + text->size(), v).ec != std::errc()) return false;
   // cgroup v1 reports "unlimited" as a huge page-aligned number.
   if (v >= (1ULL << 62)) {
     out.reset();

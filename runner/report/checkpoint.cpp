@@ -37,8 +37,8 @@ std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
   char buf[40];
   const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   char out[48];
-  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
-                static_cast<int>(ms % 1000));
+  (void)std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
+                      static_cast<int>(ms % 1000));
   return out;
 }
 
@@ -67,8 +67,7 @@ void Recorder::start(Id id) {
   publish(r);
 }
 
-void Recorder::finish(Id id, Status status, nlohmann::json detail,
-                      std::optional<ErrorInfo> error) {
+void Recorder::finish(Id id, Status status, nlohmann::json detail, std::optional<ErrorInfo> error) {
   Record& r = slot(id);
   r.status = status;
   r.ended_at = rfc3339_utc(std::chrono::system_clock::now());

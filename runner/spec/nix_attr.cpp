@@ -20,8 +20,8 @@ std::optional<std::string> check_nix_attribute(std::string_view attr) {
     for (const char ch : part) {
       const auto u = static_cast<unsigned char>(ch);
       if (std::isalnum(u) == 0 && ch != '_' && ch != '-' && ch != '\'') {
-        std::string shown = (u < 0x20 || u == 0x7f) ? "a control character"
-                                                    : std::string("'") + ch + "'";
+        std::string shown =
+            (u < 0x20 || u == 0x7f) ? "a control character" : std::string("'") + ch + "'";
         return "contains " + shown + "; an attribute path is dot-separated Nix identifiers";
       }
     }

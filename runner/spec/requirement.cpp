@@ -11,12 +11,20 @@ bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0;
 bool is_ws(char c) { return c == ' ' || c == '\t'; }
 
 /// PEP 508 marker variables (plus the legacy dotted forms pip still accepts).
-constexpr std::array<std::string_view, 14> kMarkerVars = {
-    "python_version",    "python_full_version",   "os_name",
-    "sys_platform",      "platform_release",      "platform_system",
-    "platform_version",  "platform_machine",      "platform_python_implementation",
-    "implementation_name", "implementation_version", "extra",
-    "os.name",           "sys.platform"};
+constexpr std::array<std::string_view, 14> kMarkerVars = {"python_version",
+                                                          "python_full_version",
+                                                          "os_name",
+                                                          "sys_platform",
+                                                          "platform_release",
+                                                          "platform_system",
+                                                          "platform_version",
+                                                          "platform_machine",
+                                                          "platform_python_implementation",
+                                                          "implementation_name",
+                                                          "implementation_version",
+                                                          "extra",
+                                                          "os.name",
+                                                          "sys.platform"};
 
 /// A tiny cursor over the requirement text.
 struct Cursor {
@@ -45,8 +53,8 @@ std::string describe_char(char c) {
 
 std::optional<std::string> parse_name(Cursor& c) {
   const std::size_t start = c.i;
-  while (!c.done() && (is_alnum(c.peek()) || c.peek() == '.' || c.peek() == '-' ||
-                       c.peek() == '_')) {
+  while (!c.done() &&
+         (is_alnum(c.peek()) || c.peek() == '.' || c.peek() == '-' || c.peek() == '_')) {
     ++c.i;
   }
   const auto name = c.s.substr(start, c.i - start);
@@ -75,13 +83,12 @@ std::optional<std::string> parse_extras(Cursor& c) {
 }
 
 bool is_version_char(char ch) {
-  return is_alnum(ch) || ch == '.' || ch == '*' || ch == '+' || ch == '!' || ch == '_' ||
-         ch == '-';
+  return is_alnum(ch) || ch == '.' || ch == '*' || ch == '+' || ch == '!' || ch == '_' || ch == '-';
 }
 
 std::optional<std::string> parse_version_many(Cursor& c) {
-  static constexpr std::array<std::string_view, 8> kOps = {"===", "==", "!=", "~=",
-                                                           "<=",  ">=", "<",  ">"};
+  static constexpr std::array<std::string_view, 8> kOps = {
+      "===", "==", "!=", "~=", "<=", ">=", "<", ">"};
   for (;;) {
     c.skip_ws();
     bool matched = false;
@@ -118,8 +125,7 @@ std::optional<std::string> parse_url(Cursor& c) {
   const std::size_t start = c.i;
   while (!c.done() && is_url_char(c.peek())) ++c.i;
   const auto url = c.s.substr(start, c.i - start);
-  if (!(url.starts_with("https://") || url.starts_with("http://") ||
-        url.starts_with("file://"))) {
+  if (!(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file://"))) {
     return "a direct reference after '@' must be an http://, https:// or file:// URL";
   }
   if (!c.done() && !is_ws(c.peek())) {
@@ -163,8 +169,8 @@ struct MarkerParser {
 
   std::optional<std::string> op() {
     c.skip_ws();
-    static constexpr std::array<std::string_view, 8> kOps = {"===", "==", "!=", "~=",
-                                                             "<=",  ">=", "<",  ">"};
+    static constexpr std::array<std::string_view, 8> kOps = {
+        "===", "==", "!=", "~=", "<=", ">=", "<", ">"};
     for (const auto o : kOps) {
       if (c.eat(o)) return std::nullopt;
     }
@@ -266,8 +272,7 @@ std::string requirement_name(std::string_view req) {
   std::size_t i = 0;
   while (i < req.size() && is_ws(req[i])) ++i;
   const std::size_t start = i;
-  while (i < req.size() &&
-         (is_alnum(req[i]) || req[i] == '.' || req[i] == '-' || req[i] == '_')) {
+  while (i < req.size() && (is_alnum(req[i]) || req[i] == '.' || req[i] == '-' || req[i] == '_')) {
     ++i;
   }
   return std::string(req.substr(start, i - start));
@@ -353,8 +358,9 @@ std::vector<RequirementLine> parse_requirements(std::string_view text, std::stri
     line = line.substr(first, line.find_last_not_of(" \t") - first + 1);
     if (line.front() == '-') {
       const auto opt = line.substr(0, line.find_first_of(" \t="));
-      error = where + ": pip option '" + opt +
-              "' is not allowed (only --hash may follow a requirement; taskrunner sets the index)";
+      error = where;
+      error += ": pip option '" + opt;
+      error += "' is not allowed (only --hash may follow a requirement; taskrunner sets the index)";
       out.clear();
       return out;
     }
@@ -402,13 +408,16 @@ std::vector<RequirementLine> parse_requirements(std::string_view text, std::stri
       }
       const std::string value = tok.substr(7);
       const auto colon = value.find(':');
-      const bool ok = colon != std::string::npos && colon > 0 && colon + 1 < value.size() &&
-                      std::all_of(value.begin(), value.begin() + static_cast<long>(colon),
-                                  [](char ch) { return is_alnum(ch); }) &&
-                      std::all_of(value.begin() + static_cast<long>(colon) + 1, value.end(),
-                                  [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; });
+      const bool ok =
+          colon != std::string::npos && colon > 0 && colon + 1 < value.size() &&
+          std::all_of(value.begin(), value.begin() + static_cast<long>(colon),
+                      [](char ch) { return is_alnum(ch); }) &&
+          std::all_of(value.begin() + static_cast<long>(colon) + 1, value.end(),
+                      [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) != 0; });
       if (!ok) {
-        error = where + ": --hash value '" + value + "' must be ALGORITHM:HEXDIGEST";
+        error = where;
+        error += ": --hash value '" + value;
+        error += "' must be ALGORITHM:HEXDIGEST";
         out.clear();
         return out;
       }

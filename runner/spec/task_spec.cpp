@@ -13,7 +13,7 @@
 namespace taskrunner::spec {
 namespace {
 
-constexpr std::size_t kMaxRequirementsBytes = 1024U * 1024U;
+constexpr std::size_t kMaxRequirementsBytes = std::size_t{1} << 20;
 
 std::vector<std::string> deps_from_json(const nlohmann::json& v, const std::string& field,
                                         bool system) {

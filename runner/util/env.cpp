@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -28,7 +29,12 @@ std::optional<std::string> get(const EnvMap& env, const std::string& name) {
 std::vector<std::string> to_envp(const EnvMap& env) {
   std::vector<std::string> out;
   out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 
@@ -46,7 +52,7 @@ std::optional<long long> parse_seconds_ms(const std::string& value) {
   const auto* end = value.data() + value.size();
   const auto [ptr, ec] = std::from_chars(value.data(), end, seconds);
   if (ec != std::errc() || ptr != end || !(seconds >= 0)) return std::nullopt;
-  return static_cast<long long>(seconds * 1000.0 + 0.5);
+  return std::llround(seconds * 1000.0);
 }
 
 }  // namespace taskrunner::util

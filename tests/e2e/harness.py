@@ -94,7 +94,8 @@ class TaskrunnerTest(unittest.TestCase):
 
     def env(self, **extra):
         base = dict(TASKRUNNER_WORK_DIR=self.work, UV_CACHE_DIR=self.cache,
-                    TASKRUNNER_INDEX_URL=self.server.url, TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"))
+                    TASKRUNNER_INDEX_URL=self.server.url, TASKRUNNER_PYTHON=sys.executable,
+                    TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"))
         if self.uv:
             base["TASKRUNNER_UV"] = self.uv
         base.update(extra)

@@ -44,10 +44,11 @@ TEST(InstallerCommands, UvArgvNeverCarriesTheIndex) {
   const auto c = uv_ctx();
   const auto v = venv_command(c);
   EXPECT_EQ(v.executable, std::filesystem::path("/cache/bin/uv"));
-  EXPECT_EQ(v.args, (std::vector<std::string>{"venv", "/work/venv", "--python", "/usr/bin/python3.11"}));
+  EXPECT_EQ(v.args,
+            (std::vector<std::string>{"venv", "/work/venv", "--python", "/usr/bin/python3.11"}));
   const auto i = install_command(c, "/work/requirements.txt");
   EXPECT_EQ(i.args, (std::vector<std::string>{"pip", "install", "--python", "/work/venv/bin/python",
-                                               "-r", "/work/requirements.txt"}));
+                                              "-r", "/work/requirements.txt"}));
   for (const auto& a : i.args) EXPECT_EQ(a.find("idx"), std::string::npos);
 }
 
@@ -63,11 +64,13 @@ TEST(InstallerCommands, PipFallback) {
             (std::vector<std::string>{"-m", "venv", "--clear", "--without-pip", "/work/venv"}));
   auto i = install_command(c, "/work/r.txt");
   EXPECT_EQ(i.executable, std::filesystem::path("/usr/bin/python3.11"));
-  EXPECT_EQ(i.args, (std::vector<std::string>{"-m", "pip", "--python", "/work/venv/bin/python",
-                                               "install", "-r", "/work/r.txt", "--progress-bar", "off"}));
+  EXPECT_EQ(i.args,
+            (std::vector<std::string>{"-m", "pip", "--python", "/work/venv/bin/python", "install",
+                                      "-r", "/work/r.txt", "--progress-bar", "off"}));
   c.base_has_pip = false;
   c.cache_dir.reset();
-  EXPECT_EQ(venv_command(c).args, (std::vector<std::string>{"-m", "venv", "--clear", "/work/venv"}));
+  EXPECT_EQ(venv_command(c).args,
+            (std::vector<std::string>{"-m", "venv", "--clear", "/work/venv"}));
   i = install_command(c, "/work/r.txt");
   EXPECT_EQ(i.executable, std::filesystem::path("/work/venv/bin/python"));
   EXPECT_NE(std::find(i.args.begin(), i.args.end(), "--no-cache-dir"), i.args.end());
@@ -75,18 +78,21 @@ TEST(InstallerCommands, PipFallback) {
 
 TEST(Diagnose, PipAndUvWording) {
   auto f = diagnose_install_failure(
-      "ERROR: Could not find a version that satisfies the requirement nosuchpkg (from versions: none)\n"
+      "ERROR: Could not find a version that satisfies the requirement nosuchpkg (from versions: "
+      "none)\n"
       "ERROR: No matching distribution found for nosuchpkg\n",
       1, "http://idx/simple");
   EXPECT_EQ(f.package, "nosuchpkg");
-  EXPECT_NE(f.message.find("'nosuchpkg' was not found on the index http://idx/simple"), std::string::npos);
+  EXPECT_NE(f.message.find("'nosuchpkg' was not found on the index http://idx/simple"),
+            std::string::npos);
   f = diagnose_install_failure(
       "  × No solution found when resolving dependencies:\n  ╰─▶ Because nosuch-pkg was not found "
       "in the package registry and you require nosuch-pkg, we can conclude...\n",
       1, "i");
   EXPECT_EQ(f.package, "nosuch-pkg");
   f = diagnose_install_failure(
-      "ERROR: Could not find a version that satisfies the requirement six==9 (from versions: 1.16.0, 1.17.0)\n",
+      "ERROR: Could not find a version that satisfies the requirement six==9 (from versions: "
+      "1.16.0, 1.17.0)\n",
       1, "i");
   EXPECT_EQ(f.package, "six==9");
   EXPECT_NE(f.message.find("1.16.0, 1.17.0"), std::string::npos);

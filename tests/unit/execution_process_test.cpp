@@ -49,7 +49,8 @@ TEST(Process, TailKeepsTheLastBytes) {
   SystemProcessRunner r;
   auto opts = capture();
   opts.tail_limit = 10;
-  const auto res = r.run(sh("i=0; while [ $i -lt 2000 ]; do printf 0123456789; i=$((i+1)); done; printf END"), opts);
+  const auto res = r.run(
+      sh("i=0; while [ $i -lt 2000 ]; do printf 0123456789; i=$((i+1)); done; printf END"), opts);
   EXPECT_EQ(res.output_tail, "3456789END");
   EXPECT_EQ(res.stdout_bytes, 20003U);
 }
@@ -138,5 +139,6 @@ TEST(UserCode, CommandAndEnvironment) {
   spec.code.reset();
   spec.code_file = "/src/task.py";
   spec.args.clear();
-  EXPECT_EQ(user_code_command(spec, "/w/venv", {}).args, (std::vector<std::string>{"/src/task.py"}));
+  EXPECT_EQ(user_code_command(spec, "/w/venv", {}).args,
+            (std::vector<std::string>{"/src/task.py"}));
 }

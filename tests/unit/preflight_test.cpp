@@ -96,8 +96,8 @@ TEST(Network, SkippedConnectedRefusedAndBadUrl) {
   boost::asio::ip::tcp::acceptor acceptor(
       ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   const auto port = std::to_string(acceptor.local_endpoint().port());
-  auto o = check_network(true, "http://user:pw@127.0.0.1:" + port + "/simple",
-                         std::chrono::seconds(3));
+  auto o =
+      check_network(true, "http://user:pw@127.0.0.1:" + port + "/simple", std::chrono::seconds(3));
   EXPECT_EQ(o.status, Status::ok);
   EXPECT_EQ(o.detail["address"], "127.0.0.1");
   EXPECT_EQ(o.detail["index_url"], "http://***@127.0.0.1:" + port + "/simple");

@@ -7,8 +7,8 @@ using namespace taskrunner::spec;
 TEST(CheckRequirement, AcceptsPep508Forms) {
   for (const char* ok :
        {"numpy", "pandas>=2", "pandas >= 2, < 3", "requests[socks,security]>=2.0",
-        "Django (>=4.2,<5)", "zope.interface", "a", "foo_bar-baz.qux==1.0.post1+local",
-        "pkg===1.0", "pkg~=1.4.2", "pkg==1.*", "name @ https://example.org/pkg-1.0-py3-none-any.whl",
+        "Django (>=4.2,<5)", "zope.interface", "a", "foo_bar-baz.qux==1.0.post1+local", "pkg===1.0",
+        "pkg~=1.4.2", "pkg==1.*", "name @ https://example.org/pkg-1.0-py3-none-any.whl",
         "six; python_version >= \"3.8\"",
         "six ; python_version < '3.12' and (sys_platform == 'linux' or os_name != \"nt\")",
         "pkg[extra]; extra == 'x'", "pkg; 'linux' in sys_platform",
@@ -18,11 +18,27 @@ TEST(CheckRequirement, AcceptsPep508Forms) {
 }
 
 TEST(CheckRequirement, RejectsShellAndGarbage) {
-  for (const char* bad :
-       {"numpy; rm -rf /", "$(id)", "`id`", "six\nidna", "six | cat", "six>=1 && id", "",
-        "-e .", "../etc/passwd", "six; python_version > '3' or $(id)", "six; os_name == \"$(id)\"",
-        "six; os_name == 'a`b`'", "pkg>=", "pkg @ ftp://x", "pkg @ https://x/$(id)", "-pkg",
-        "pkg-", "pkg[", "pkg; ", "pkg==1.0 extra", "pkg (>=1"}) {
+  for (const char* bad : {"numpy; rm -rf /",
+                          "$(id)",
+                          "`id`",
+                          "six\nidna",
+                          "six | cat",
+                          "six>=1 && id",
+                          "",
+                          "-e .",
+                          "../etc/passwd",
+                          "six; python_version > '3' or $(id)",
+                          "six; os_name == \"$(id)\"",
+                          "six; os_name == 'a`b`'",
+                          "pkg>=",
+                          "pkg @ ftp://x",
+                          "pkg @ https://x/$(id)",
+                          "-pkg",
+                          "pkg-",
+                          "pkg[",
+                          "pkg; ",
+                          "pkg==1.0 extra",
+                          "pkg (>=1"}) {
     EXPECT_NE(check_requirement(bad), std::nullopt) << bad;
   }
 }
@@ -41,8 +57,7 @@ TEST(NormalizeName, Pep503) {
 
 TEST(SplitDeps, SpacesCommasAndOperators) {
   EXPECT_EQ(split_deps("numpy, pandas>=2"), (std::vector<std::string>{"numpy", "pandas>=2"}));
-  EXPECT_EQ(split_deps("pandas>=2,<3, numpy"),
-            (std::vector<std::string>{"pandas>=2,<3", "numpy"}));
+  EXPECT_EQ(split_deps("pandas>=2,<3, numpy"), (std::vector<std::string>{"pandas>=2,<3", "numpy"}));
   EXPECT_EQ(split_deps(" numpy >= 1.0 six\trequests,,"),
             (std::vector<std::string>{"numpy>=1.0", "six", "requests"}));
   EXPECT_TRUE(split_deps("  , ").empty());
@@ -66,10 +81,11 @@ TEST(ParseRequirements, CommentsContinuationsAndHashes) {
 }
 
 TEST(ParseRequirements, RejectsPipOptionsNamingTheLine) {
-  for (const char* text : {"six\n--index-url http://evil/simple\n", "six\n-e .\n", "six\n-r x.txt\n",
-                           "six\n-c c.txt\n", "six\n--extra-index-url http://e\n",
-                           "six\nidna --index-url=http://evil\n", "six\nidna --hash=md5\n",
-                           "six\nnumpy; rm -rf /\n"}) {
+  for (const char* text :
+       {"six\n--index-url http://evil/simple\n", "six\n-e .\n", "six\n-r x.txt\n",
+        "six\n-c c.txt\n", "six\n--extra-index-url http://e\n",
+        "six\nidna --index-url=http://evil\n", "six\nidna --hash=md5\n",
+        "six\nnumpy; rm -rf /\n"}) {
     std::string error;
     EXPECT_TRUE(parse_requirements(text, error).empty()) << text;
     EXPECT_EQ(error.rfind("line 2: ", 0), 0U) << error;

@@ -40,9 +40,10 @@ TEST(FromEnvironment, ReadsTheHeraContract) {
 }
 
 TEST(FromEnvironment, IndexPrecedence) {
-  EXPECT_EQ(from_environment({{"TASKRUNNER_INDEX_URL", "http://a/s"}, {"UV_DEFAULT_INDEX", "http://b/s"}})
-                .index_url,
-            "http://a/s");
+  EXPECT_EQ(
+      from_environment({{"TASKRUNNER_INDEX_URL", "http://a/s"}, {"UV_DEFAULT_INDEX", "http://b/s"}})
+          .index_url,
+      "http://a/s");
   EXPECT_EQ(from_environment({{"UV_DEFAULT_INDEX", "http://b/s"}, {"PIP_INDEX_URL", "http://c/s"}})
                 .index_url,
             "http://b/s");
@@ -124,7 +125,8 @@ TEST(Describe, HasNoCodeAndNoCredentials) {
 }
 
 TEST(NixAttribute, PathsAndIdentifiers) {
-  for (const char* ok : {"gcc", "gnumake", "python311Packages.numpy", "_7zz", "pkgs.hello-2", "a'b"}) {
+  for (const char* ok :
+       {"gcc", "gnumake", "python311Packages.numpy", "_7zz", "pkgs.hello-2", "a'b"}) {
     EXPECT_EQ(check_nix_attribute(ok), std::nullopt) << ok;
   }
   for (const char* bad : {"", "/nix/store/abc-gcc", "..", "a..b", ".a", "a.", "gcc;id", "$(id)",

@@ -20,10 +20,13 @@ struct Settings {
   std::string python;                  ///< TASKRUNNER_PYTHON, default "python3" (PATH search)
   std::optional<std::string> uv;       ///< TASKRUNNER_UV: explicit uv binary
   std::optional<std::string> nix_portable;  ///< TASKRUNNER_NIX_PORTABLE
-  std::chrono::milliseconds install_timeout{std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)
-  std::optional<std::chrono::milliseconds> code_timeout;  ///< TASKRUNNER_CODE_TIMEOUT (s), none by default
+  std::chrono::milliseconds install_timeout{
+      std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)
+  std::optional<std::chrono::milliseconds>
+      code_timeout;  ///< TASKRUNNER_CODE_TIMEOUT (s), none by default
   std::chrono::milliseconds grace{std::chrono::seconds(10)};  ///< TASKRUNNER_GRACE_SECONDS
-  std::chrono::milliseconds network_timeout{std::chrono::seconds(3)};  ///< TASKRUNNER_NETWORK_TIMEOUT (s)
+  std::chrono::milliseconds network_timeout{
+      std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)
   util::EnvMap env;  ///< the environment the settings were read from; children inherit it
 };

@@ -15,14 +15,14 @@ namespace taskrunner::environment {
 /// Everything that decides how the installer is invoked.
 struct InstallContext {
   tools::Installer installer;
-  std::filesystem::path base_python;             ///< resolved interpreter (sys.executable)
-  bool base_has_pip = false;                     ///< pip path: reuse the base's pip (no ensurepip)
-  std::filesystem::path venv;                    ///< where the venv goes
-  std::optional<std::filesystem::path> cache_dir;///< nullopt: run without cache
-  bool cache_on_same_filesystem = true;          ///< false → UV_LINK_MODE=copy
-  std::optional<std::string> index_url;          ///< may carry credentials: env only, never argv
-  bool progress = false;                         ///< stderr is a terminal
-  util::EnvMap base_env;                         ///< the environment to start from
+  std::filesystem::path base_python;  ///< resolved interpreter (sys.executable)
+  bool base_has_pip = false;          ///< pip path: reuse the base's pip (no ensurepip)
+  std::filesystem::path venv;         ///< where the venv goes
+  std::optional<std::filesystem::path> cache_dir;  ///< nullopt: run without cache
+  bool cache_on_same_filesystem = true;            ///< false → UV_LINK_MODE=copy
+  std::optional<std::string> index_url;            ///< may carry credentials: env only, never argv
+  bool progress = false;                           ///< stderr is a terminal
+  util::EnvMap base_env;                           ///< the environment to start from
 };
 
 /// The installer's environment. uv: UV_CACHE_DIR (or UV_NO_CACHE=1), UV_PYTHON_DOWNLOADS=never,

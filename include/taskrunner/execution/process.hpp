@@ -43,7 +43,7 @@ struct RunOptions {
   /// Keep up to this many bytes of the child's stdout in RunResult::captured_stdout.
   std::size_t capture_limit = 0;
   /// Keep the last this-many bytes of combined output in RunResult::output_tail (for diagnosis).
-  std::size_t tail_limit = 16 * 1024;
+  std::size_t tail_limit = std::size_t{16} * 1024;
 };
 
 /// After the child exits, how long to keep reading pipes still held open by its descendants
@@ -57,7 +57,7 @@ struct RunResult {
   int raw_status = 0;       ///< wait(2) status
   int exit_code = 0;        ///< WEXITSTATUS, or 128+signal when killed by a signal
   bool timed_out = false;
-  int interrupted_by = 0;   ///< signal that stopped a setup step (forward_signals == false)
+  int interrupted_by = 0;  ///< signal that stopped a setup step (forward_signals == false)
   std::int64_t duration_ms = 0;
   std::uint64_t stdout_bytes = 0;
   std::uint64_t stderr_bytes = 0;

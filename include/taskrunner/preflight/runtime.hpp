@@ -11,9 +11,9 @@ namespace taskrunner::preflight {
 
 /// Memory limit of the cgroup this process is in, in bytes.
 struct CgroupMemory {
-  int version = 0;                      ///< 1 or 2; 0 when no memory controller was found
-  std::optional<std::uint64_t> limit;   ///< nullopt = unlimited ("max")
-  std::optional<std::uint64_t> current; ///< current usage
+  int version = 0;                       ///< 1 or 2; 0 when no memory controller was found
+  std::optional<std::uint64_t> limit;    ///< nullopt = unlimited ("max")
+  std::optional<std::uint64_t> current;  ///< current usage
 };
 
 /// Reads cgroup v2 (`memory.max`, `memory.current` under `root`) or v1

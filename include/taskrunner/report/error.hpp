@@ -27,7 +27,7 @@ enum class FailureKind { invalid_input, timeout, interpreter_missing, terminated
 /// a hint saying what to do next, and any detail to record.
 class StepError : public std::runtime_error {
  public:
-  StepError(Id checkpoint, FailureKind kind, std::string message, std::string hint,
+  StepError(Id checkpoint, FailureKind kind, const std::string& message, std::string hint,
             nlohmann::json detail = nlohmann::json::object())
       : std::runtime_error(message),
         checkpoint_(checkpoint),

@@ -15,20 +15,20 @@ namespace taskrunner::spec {
 
 /// A validated task.
 struct TaskSpec {
-  std::optional<std::string> code;                ///< inline Python (PYTHON_CODE / python_code)
-  std::optional<std::filesystem::path> code_file; ///< PYTHON_CODE_FILE / python_code_file
-  std::vector<std::string> args;                  ///< become sys.argv[1:]
-  std::vector<RequirementLine> python_deps;       ///< PYTHON_DEPS + REQUIREMENTS(+_FILE), merged
-  std::vector<std::string> system_deps;           ///< nixpkgs attribute paths
-  bool use_cache = true;                          ///< USE_CACHE
-  std::optional<std::string> index_url;           ///< index URL (with credentials; never logged)
+  std::optional<std::string> code;                 ///< inline Python (PYTHON_CODE / python_code)
+  std::optional<std::filesystem::path> code_file;  ///< PYTHON_CODE_FILE / python_code_file
+  std::vector<std::string> args;                   ///< become sys.argv[1:]
+  std::vector<RequirementLine> python_deps;        ///< PYTHON_DEPS + REQUIREMENTS(+_FILE), merged
+  std::vector<std::string> system_deps;            ///< nixpkgs attribute paths
+  bool use_cache = true;                           ///< USE_CACHE
+  std::optional<std::string> index_url;            ///< index URL (with credentials; never logged)
 };
 
 /// Raw, unvalidated inputs gathered from all sources; validate() turns them into a TaskSpec.
 struct SpecInput {
   std::optional<std::string> code;
   std::optional<std::string> code_file;
-  std::vector<std::string> deps;  ///< individual requirement strings
+  std::vector<std::string> deps;                 ///< individual requirement strings
   std::optional<std::string> requirements;       ///< requirements.txt content
   std::optional<std::string> requirements_file;  ///< path
   std::vector<std::string> system_deps;

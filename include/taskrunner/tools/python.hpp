@@ -11,17 +11,18 @@ namespace taskrunner::tools {
 /// The real interpreter behind TASKRUNNER_PYTHON.
 struct Interpreter {
   std::filesystem::path requested;  ///< what TASKRUNNER_PYTHON named, after the PATH search
-  std::filesystem::path executable; ///< its sys.executable (a pyenv shim resolves to the real binary)
-  std::string version;              ///< platform.python_version(), e.g. "3.11.7"
-  bool has_pip = false;             ///< `import pip` works in the base interpreter
-  bool from_cache = false;          ///< true when no interpreter had to be started
+  std::filesystem::path
+      executable;           ///< its sys.executable (a pyenv shim resolves to the real binary)
+  std::string version;      ///< platform.python_version(), e.g. "3.11.7"
+  bool has_pip = false;     ///< `import pip` works in the base interpreter
+  bool from_cache = false;  ///< true when no interpreter had to be started
 };
 
 /// Finds `name` on PATH (or uses it as a path), then asks it once for sys.executable, its
-/// version and whether it has pip, and remembers the answer in `<work_dir>/python-resolve.json` keyed by the requested
-/// file's path, size, mtime and $PYENV_VERSION — so a warm run starts no extra interpreter
-/// (a pyenv shim costs tens of ms per start). Returns nullopt and sets `error` when there is no
-/// such interpreter or it does not answer.
+/// version and whether it has pip, and remembers the answer in `<work_dir>/python-resolve.json`
+/// keyed by the requested file's path, size, mtime and $PYENV_VERSION — so a warm run starts no
+/// extra interpreter (a pyenv shim costs tens of ms per start). Returns nullopt and sets `error`
+/// when there is no such interpreter or it does not answer.
 std::optional<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
                                                const std::filesystem::path& work_dir,
                                                execution::ProcessRunner& runner,

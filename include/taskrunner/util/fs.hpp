@@ -33,7 +33,7 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
 /// Reads a whole regular file (at most `limit` bytes; larger files are an error).
 /// Returns std::nullopt and sets `error` (errno message) when it cannot be read.
 std::optional<std::string> read_file(const std::filesystem::path& path, std::string& error,
-                                     std::size_t limit = 64U * 1024U * 1024U);
+                                     std::size_t limit = std::size_t{64} * 1024 * 1024);
 
 /// Creates `path` and its parents (mode 0755). Returns an errno message on failure.
 Status make_dirs(const std::filesystem::path& path);
@@ -43,7 +43,8 @@ Status make_dirs(const std::filesystem::path& path);
 /// On false, `error` says why.
 bool probe_writable(const std::filesystem::path& dir, std::string& error);
 
-/// Device id of the file system holding `path` (stat(2) st_dev), or nullopt if it cannot be statted.
+/// Device id of the file system holding `path` (stat(2) st_dev), or nullopt if it cannot be
+/// statted.
 std::optional<unsigned long> device_of(const std::filesystem::path& path);
 
 }  // namespace taskrunner::util
