@@ -1,6 +1,7 @@
 #include "taskrunner/app/settings.hpp"
 
 #include <charconv>
+#include <string_view>
 #include <system_error>
 
 namespace taskrunner::app {
@@ -46,8 +47,9 @@ Settings load_settings(const util::EnvMap& env) {
   s.network_timeout = seconds_var(env, "TASKRUNNER_NETWORK_TIMEOUT", s.network_timeout);
   if (auto v = util::get(env, "TASKRUNNER_MIN_FREE_MB")) {
     std::uint64_t mb = 0;
-    const char* first = v->data();
-    const char* last = first + v->size();
+    const std::string_view text = *v;
+    const char* first = text.data();
+    const char* last = first + text.size();
     const auto parsed = std::from_chars(first, last, mb);
     if (parsed.ec != std::errc() || parsed.ptr != last) {
       throw SettingsError("TASKRUNNER_MIN_FREE_MB", "'" + *v + "' is not a whole number of MiB");

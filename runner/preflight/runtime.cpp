@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <string_view>
 
 #include "taskrunner/util/fs.hpp"
 
@@ -21,8 +22,10 @@ bool read_number(const std::filesystem::path& p, std::optional<std::uint64_t>& o
     return true;
   }
   std::uint64_t v = 0;
-  const char* first = text->data();
-  if (std::from_chars(first, first + text->size(), v).ec != std::errc()) return false;
+  const std::string_view digits = *text;
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), v).ec != std::errc()) {
+    return false;
+  }
   // cgroup v1 reports "unlimited" as a huge page-aligned number.
   if (v >= (1ULL << 62)) {
     out.reset();
