@@ -218,6 +218,14 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     o.detail["resolved_from_cache"] = interp->from_cache;
     o.detail["path"] = ictx.venv.string();
     o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+    // A fresh venv every run: remove what an earlier run left (uv and venv differ on reuse).
+    std::error_code ec;
+    std::filesystem::remove_all(ictx.venv, ec);
+    if (ec) {
+      throw StepError(Id::venv, FailureKind::failed,
+                      util::errno_message("cannot remove the old venv", ictx.venv, ec.value()),
+                      "check permissions of TASKRUNNER_WORK_DIR", o.detail);
+    }
     const auto r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
     if (r.exit_code != 0) {
       throw StepError(
