@@ -8,6 +8,7 @@
 
 #include "taskrunner/app/pipeline.hpp"
 #include "taskrunner/app/settings.hpp"
+#include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/spec/task_spec.hpp"
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     return usage_error("--code and --code-file cannot be used together");
   }
 
+  // From here on no signal takes its default action: each is queued for the running step.
+  execution::Supervisor supervisor;
   const util::EnvMap env = util::current_environment();
   report::Recorder recorder(new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
                             nullptr);
@@ -166,8 +169,8 @@ int main(int argc, char** argv) {
   }
   recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
 
-  execution::SystemProcessRunner runner;
-  const int code = run_pipeline(settings, task, recorder, runner);
+  execution::SystemProcessRunner runner(supervisor);
+  const int code = run_pipeline(settings, task, recorder, runner, &supervisor);
   recorder.finish_run(code);
   return code;
 }

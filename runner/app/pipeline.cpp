@@ -29,10 +29,23 @@ using report::Id;
 using report::Status;
 using report::StepError;
 
+execution::Supervisor* g_supervisor = nullptr;
+
 /// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
-/// a `failed` outcome becomes a StepError.
+/// a `failed` outcome becomes a StepError. A terminating signal received since the last step
+/// stops the run here.
 void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& step) {
   rec.start(id);
+  if (const int sig = g_supervisor != nullptr ? g_supervisor->pending_termination() : 0) {
+    const StepError e(id, FailureKind::terminated,
+                      "stopped by signal " + std::to_string(sig) + " before " +
+                          std::string(report::name(id)) + " began",
+                      "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
+                      "in the task",
+                      {{"reason", "terminated"}, {"signal", sig}}, sig);
+    rec.finish(id, Status::failed, e.detail(), ErrorInfo{e.what(), e.hint()});
+    throw e;
+  }
   Outcome o;
   try {
     o = step();
@@ -73,7 +86,7 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
                         std::to_string(r.interrupted_by),
                     "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
                     "in the task",
-                    detail);
+                    detail, r.interrupted_by);
   }
   if (r.timed_out) {
     detail["timeout_ms"] = s.install_timeout.count();
@@ -316,13 +329,14 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 }  // namespace
 
 int run_pipeline(const Settings& settings, const spec::TaskSpec& spec, report::Recorder& recorder,
-                 execution::ProcessRunner& runner) {
+                 execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
+  g_supervisor = supervisor;
   try {
     return run_steps(settings, spec, recorder, runner);
   } catch (const StepError& e) {
     report::log().error("failed at checkpoint {}: {}", report::name(e.checkpoint()), e.what());
     if (!e.hint().empty()) report::log().error("hint: {}", e.hint());
-    return report::exit_code_for(e.kind());
+    return report::exit_code_for(e);
   }
 }
 

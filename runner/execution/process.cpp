@@ -1,5 +1,7 @@
 #include "taskrunner/execution/process.hpp"
 
+#include "taskrunner/execution/supervisor.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -139,7 +141,8 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
   Fd err_w(err_p[1]);
   Fd in_fd(options.inherit_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC));
 
-  asio::io_context ctx;
+  asio::io_context& ctx = supervisor_.context();
+  ctx.restart();
 
   std::vector<std::string> envp = util::to_envp(command.env);
   const bp::filesystem::path start_dir = command.cwd ? command.cwd->string() : std::string(".");
@@ -158,7 +161,11 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
     result.start_error = util::errno_message("cannot start", command.executable, e.code().value());
     return result;
   }
-  bp::process& proc = *launched;
+  // Waiting is the Supervisor's (waitpid on SIGCHLD): release Boost's handle so it neither
+  // waits nor terminates the child when it goes out of scope.
+  const int pid = launched->id();
+  launched->detach();
+  launched.reset();
   out_w.reset();
   err_w.reset();
   in_fd.reset();
@@ -166,7 +173,6 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
   Stream out(ctx, out_p[0], options.stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
              &result.stdout_bytes);
   Stream err(ctx, err_p[0], STDERR_FILENO, &result.stderr_bytes);
-  const int pid = proc.id();
   // The child calls setpgid itself; doing it here too closes the race with an early kill().
   ::setpgid(pid, pid);
 
@@ -199,17 +205,13 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
   asio::steady_timer drain_timer(ctx);
   asio::steady_timer deadline(ctx);
   asio::steady_timer grace_timer(ctx);
-  asio::signal_set signals(ctx, SIGTERM, SIGINT, SIGHUP);
-  signals.add(SIGQUIT);
-  signals.add(SIGUSR1);
-  signals.add(SIGUSR2);
-
+  asio::signal_set& signals = supervisor_.signals();
   const auto finish_if_done = [&] {
     if (exited && !out.open && !err.open) {
       deadline.cancel();
       grace_timer.cancel();
       drain_timer.cancel();
-      signals.cancel();
+      signals.cancel();  // queued signals stay queued for the next step
     }
   };
   std::function<void(Stream&)> read_more = [&](Stream& s) {
@@ -244,23 +246,9 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
     });
   }
 
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](boost::system::error_code sec, int sig) {
-      if (sec) return;
-      if (options.forward_signals) {
-        kill_group(sig);
-      } else if (result.interrupted_by == 0) {
-        result.interrupted_by = sig;
-        terminate_group();
-      }
-      wait_signal();
-    });
-  };
-  wait_signal();
-
-  proc.async_wait([&](boost::system::error_code wec, int /*code*/) {
+  const auto on_exit = [&](int raw_status) {
     exited = true;
-    result.raw_status = wec ? (0x7f << 8) : proc.native_exit_code();
+    result.raw_status = raw_status;
     finish_if_done();
     if (out.open || err.open) {
       // Descendants may still hold the pipes: drain for a bounded time, then stop reading.
@@ -272,9 +260,41 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
         err.pipe.close(ignored);
       });
     }
-  });
+  };
+
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code sec, int sig) {
+      if (sec) return;
+      if (sig == SIGCHLD) {
+        if (!exited) {
+          if (const auto status = supervisor_.reap(pid)) on_exit(*status);
+        } else {
+          supervisor_.reap();
+        }
+      } else if (exited) {
+        // The step is over; nothing to pass the signal to.
+      } else if (options.forward_signals) {
+        kill_group(sig);
+        if (sig == SIGTERM) {
+          grace_timer.expires_after(options.grace);
+          grace_timer.async_wait([&](boost::system::error_code tec) {
+            if (!tec && !exited) kill_group(SIGKILL);
+          });
+        }
+      } else if (is_terminating(sig) && result.interrupted_by == 0) {
+        result.interrupted_by = sig;
+        terminate_group();
+      }
+      if (!(exited && !out.open && !err.open)) wait_signal();
+    });
+  };
+  wait_signal();
+  // The child may have exited before its SIGCHLD could be waited for.
+  if (const auto status = supervisor_.reap(pid)) on_exit(*status);
 
   ctx.run();
+  ctx.restart();
+  result.strays_killed = supervisor_.kill_strays(pid, std::min(options.grace, kStrayGrace));
   if (last_to_stderr != '\n') (void)util::write_all(STDERR_FILENO, "\n", 1);
   if (last_to_log != '\n') (void)util::write_all(log_fd, "\n", 1);
   result.exit_code = report::exit_code_from_wait_status(result.raw_status);

@@ -15,6 +15,11 @@ int exit_code_for(FailureKind kind) {
   return exit_code::setup_failed;
 }
 
+int exit_code_for(const StepError& error) {
+  if (error.kind() == FailureKind::terminated && error.signal() > 0) return 128 + error.signal();
+  return exit_code_for(error.kind());
+}
+
 Status status_for(FailureKind kind) {
   return kind == FailureKind::timeout ? Status::timeout : Status::failed;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/execution/user_code.hpp"
 
 using namespace taskrunner::execution;
@@ -26,7 +27,8 @@ RunOptions capture() {
 }  // namespace
 
 TEST(Process, ExitCodesPassThrough) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   EXPECT_EQ(r.run(sh("exit 7"), capture()).exit_code, 7);
   EXPECT_EQ(r.run(sh("exit 0"), capture()).exit_code, 0);
   const auto k = r.run(sh("kill -TERM $$"), capture());
@@ -35,7 +37,8 @@ TEST(Process, ExitCodesPassThrough) {
 }
 
 TEST(Process, CapturesOutputAndEnvironmentExactly) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   const auto res = r.run(sh("printf '%s|%s' \"$FOO\" \"${HOME-unset}\"; printf 'e' >&2",
                             {{"FOO", "a b$c"}, {"PATH", "/bin"}}),
                          capture());
@@ -46,7 +49,8 @@ TEST(Process, CapturesOutputAndEnvironmentExactly) {
 }
 
 TEST(Process, TailKeepsTheLastBytes) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   auto opts = capture();
   opts.tail_limit = 10;
   const auto res = r.run(
@@ -56,7 +60,8 @@ TEST(Process, TailKeepsTheLastBytes) {
 }
 
 TEST(Process, OwnProcessGroupAndNoLeakedDescriptors) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   const auto pg = r.run(sh("echo $$ $(cut -d' ' -f5 /proc/$$/stat)"), capture());
   const auto sp = pg.captured_stdout.find(' ');
   EXPECT_EQ(pg.captured_stdout.substr(0, sp) + "\n", pg.captured_stdout.substr(sp + 1));
@@ -65,7 +70,8 @@ TEST(Process, OwnProcessGroupAndNoLeakedDescriptors) {
 }
 
 TEST(Process, TimeoutTerminatesTheGroup) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   auto opts = capture();
   opts.timeout = 300ms;
   opts.grace = 200ms;
@@ -82,7 +88,8 @@ TEST(Process, TimeoutTerminatesTheGroup) {
 }
 
 TEST(Process, GrandchildHoldingThePipeDoesNotHang) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   const auto res = r.run(sh("sleep 4 & echo parent-done"), capture());
   EXPECT_EQ(res.exit_code, 0);
   EXPECT_EQ(res.captured_stdout, "parent-done\n");
@@ -90,7 +97,8 @@ TEST(Process, GrandchildHoldingThePipeDoesNotHang) {
 }
 
 TEST(Process, StartFailureIsReportedWithThePath) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   const auto res = r.run(Command{"/nonexistent/tool", {}, {}, std::nullopt}, capture());
   EXPECT_FALSE(res.started);
   EXPECT_NE(res.start_error.find("/nonexistent/tool"), std::string::npos);
@@ -98,7 +106,8 @@ TEST(Process, StartFailureIsReportedWithThePath) {
 }
 
 TEST(Process, SignalDuringSetupStepStopsIt) {
-  SystemProcessRunner r;
+  Supervisor sup;
+  SystemProcessRunner r(sup);
   auto opts = capture();
   opts.grace = 200ms;
   std::thread killer([] {

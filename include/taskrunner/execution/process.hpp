@@ -28,9 +28,10 @@ struct RunOptions {
   std::chrono::milliseconds grace{5000};
   /// true: the child reads our stdin; false: /dev/null.
   bool inherit_stdin = false;
-  /// true: SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by taskrunner are passed to
-  /// the child's process group and the child decides. false (setup steps): such a signal stops
-  /// the step — SIGTERM to the group, then SIGKILL after `grace` — and is reported in
+  /// true: the signals in kForwardedSignals received by taskrunner are passed to the child's
+  /// process group and the child decides; after a forwarded SIGTERM the group gets SIGKILL once
+  /// `grace` has passed. false (setup steps): SIGTERM, SIGINT, SIGHUP or SIGQUIT stops the step —
+  /// SIGTERM to the group, then SIGKILL after `grace` — and is reported in
   /// RunResult::interrupted_by.
   bool forward_signals = false;
   /// true: stream stdout/stderr live to our fds 1/2 and the log file. false: only capture.
@@ -50,6 +51,10 @@ struct RunOptions {
 /// before closing them (milliseconds).
 inline constexpr std::chrono::milliseconds kDrainAfterExit{2000};
 
+/// After a step ended, how long its leftover processes (same process group, or orphans
+/// reparented to taskrunner) get between SIGTERM and SIGKILL (milliseconds).
+inline constexpr std::chrono::milliseconds kStrayGrace{1000};
+
 /// What happened.
 struct RunResult {
   bool started = false;
@@ -59,6 +64,7 @@ struct RunResult {
   bool timed_out = false;
   int interrupted_by = 0;  ///< signal that stopped a setup step (forward_signals == false)
   std::int64_t duration_ms = 0;
+  int strays_killed = 0;  ///< leftover processes of the step that had to be signalled
   std::uint64_t stdout_bytes = 0;
   std::uint64_t stderr_bytes = 0;
   std::string captured_stdout;
@@ -72,10 +78,16 @@ class ProcessRunner {
   virtual RunResult run(const Command& command, const RunOptions& options) = 0;
 };
 
-/// The real runner (Boost.Process v2 + Asio).
+class Supervisor;
+
+/// The real runner: Boost.Process v2 launches, the Supervisor's Asio context streams and waits.
 class SystemProcessRunner final : public ProcessRunner {
  public:
+  explicit SystemProcessRunner(Supervisor& supervisor) : supervisor_(supervisor) {}
   RunResult run(const Command& command, const RunOptions& options) override;
+
+ private:
+  Supervisor& supervisor_;
 };
 
 /// Searches `name` in the colon-separated `path_var` like execvp(3) (a name containing '/' is

@@ -27,29 +27,37 @@ enum class FailureKind { invalid_input, timeout, interpreter_missing, terminated
 /// a hint saying what to do next, and any detail to record.
 class StepError : public std::runtime_error {
  public:
+  /// `signal` is the signal that stopped the step (FailureKind::terminated), else 0.
   StepError(Id checkpoint, FailureKind kind, const std::string& message, std::string hint,
-            nlohmann::json detail = nlohmann::json::object())
+            nlohmann::json detail = nlohmann::json::object(), int signal = 0)
       : std::runtime_error(message),
         checkpoint_(checkpoint),
         kind_(kind),
         hint_(std::move(hint)),
-        detail_(std::move(detail)) {}
+        detail_(std::move(detail)),
+        signal_(signal) {}
 
   [[nodiscard]] Id checkpoint() const { return checkpoint_; }
   [[nodiscard]] FailureKind kind() const { return kind_; }
   [[nodiscard]] const std::string& hint() const { return hint_; }
   [[nodiscard]] const nlohmann::json& detail() const { return detail_; }
+  [[nodiscard]] int signal() const { return signal_; }
 
  private:
   Id checkpoint_;
   FailureKind kind_;
   std::string hint_;
   nlohmann::json detail_;
+  int signal_ = 0;
 };
 
 /// The exit code for a failure kind: invalid_input→2, timeout→124, interpreter_missing→127,
 /// terminated→143, failed→125.
 int exit_code_for(FailureKind kind);
+
+/// The exit code for a boundary error: exit_code_for(kind), except that a step stopped by
+/// signal n exits 128+n (143 for SIGTERM), like a process killed by it.
+int exit_code_for(const StepError& error);
 
 /// The checkpoint status a failure kind is recorded with (`timeout` or `failed`).
 Status status_for(FailureKind kind);
