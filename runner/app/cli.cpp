@@ -11,6 +11,7 @@
 #include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
+#include "taskrunner/report/termination.hpp"
 #include "taskrunner/spec/task_spec.hpp"
 #include "taskrunner/util/fs.hpp"
 
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
       "a PEP 508 requirement (repeatable)")(
       "requirements", po::value<std::string>()->value_name("FILE"), "a requirements.txt file")(
       "system-dep", po::value<std::vector<std::string>>()->value_name("ATTR")->composing(),
-      "a nixpkgs attribute (repeatable)");
+      "a nixpkgs attribute (repeatable)")(
+      "exec", "after setup, replace taskrunner with the user's Python (TASKRUNNER_EXEC=1)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(opts_args).options(desc).run(), vm);
@@ -121,6 +123,14 @@ int main(int argc, char** argv) {
   // From here on no signal takes its default action: each is queued for the running step.
   execution::Supervisor supervisor;
   const util::EnvMap env = util::current_environment();
+  const auto finish_failed_spec = [&](report::Recorder& rec) {
+    rec.finish_run(report::exit_code::usage);
+    if (const auto path = termination_log_path(env)) {
+      (void)report::write_termination_message(
+          *path, report::termination_message(rec, report::exit_code::usage));
+    }
+    return report::exit_code::usage;
+  };
   report::Recorder recorder(new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
                             nullptr);
   recorder.start(report::Id::spec);
@@ -160,18 +170,26 @@ int main(int argc, char** argv) {
                     report::ErrorInfo{
                         e.what(), "fix " + e.field + " (see taskrunner --help and docs/spec.md)"});
     report::log().error("invalid task: {}", e.what());
-    return report::exit_code::usage;
+    return finish_failed_spec(recorder);
   } catch (const SettingsError& e) {
     recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.variable}},
                     report::ErrorInfo{e.what(), "fix " + e.variable + " (see README)"});
     report::log().error("invalid setting: {}", e.what());
-    return report::exit_code::usage;
+    return finish_failed_spec(recorder);
   }
+  if (vm.count("exec") != 0U) settings.exec = true;
+  if (!settings.trace_id.empty()) recorder.set_trace(settings.trace_id, settings.span_id);
+  if (settings.progress_file) recorder.set_progress_file(*settings.progress_file);
   recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
 
   execution::SystemProcessRunner runner(supervisor);
   const int code = run_pipeline(settings, task, recorder, runner, &supervisor);
   recorder.finish_run(code);
+  if (code != 0 && settings.termination_log) {
+    const auto st = report::write_termination_message(*settings.termination_log,
+                                                      report::termination_message(recorder, code));
+    if (!st.ok()) report::log().warn("{}", st.error);
+  }
   return code;
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "taskrunner/environment/install.hpp"
+#include "taskrunner/execution/exec_mode.hpp"
 #include "taskrunner/execution/user_code.hpp"
 #include "taskrunner/preflight/cache_mounts.hpp"
 #include "taskrunner/preflight/disk_space.hpp"
@@ -31,10 +32,9 @@ using report::StepError;
 
 execution::Supervisor* g_supervisor = nullptr;
 
-/// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
-/// a `failed` outcome becomes a StepError. A terminating signal received since the last step
-/// stops the run here.
-void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& step) {
+/// Starts checkpoint `id`; if a terminating signal arrived since the last step, records it as
+/// failed (reason "terminated") and throws instead.
+void start_unless_signalled(report::Recorder& rec, Id id) {
   rec.start(id);
   if (const int sig = g_supervisor != nullptr ? g_supervisor->pending_termination() : 0) {
     const StepError e(id, FailureKind::terminated,
@@ -46,6 +46,12 @@ void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& st
     rec.finish(id, Status::failed, e.detail(), ErrorInfo{e.what(), e.hint()});
     throw e;
   }
+}
+
+/// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
+/// a `failed` outcome becomes a StepError.
+void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& step) {
+  start_unless_signalled(rec, id);
   Outcome o;
   try {
     o = step();
@@ -64,11 +70,29 @@ void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& st
   }
 }
 
+/// `limit` shortened so the step ends kGraceMargin + grace before ARGO_DEADLINE, leaving time
+/// to stop it and record its checkpoint. `by_deadline` tells whether the deadline decided.
+std::optional<std::chrono::milliseconds> bounded(std::optional<std::chrono::milliseconds> limit,
+                                                 const Settings& s, bool& by_deadline) {
+  by_deadline = false;
+  if (!s.deadline) return limit;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        *s.deadline - std::chrono::system_clock::now()) -
+                    s.grace - kGraceMargin;
+  const auto rest = std::max(left, std::chrono::milliseconds(0));
+  if (!limit || rest < *limit) {
+    by_deadline = true;
+    return rest;
+  }
+  return limit;
+}
+
 /// Runs an installer step, turning timeouts, signals and non-zero exits into StepErrors.
 execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
                                     const execution::Command& cmd, const Settings& s) {
   execution::RunOptions opts;
-  opts.timeout = s.install_timeout;
+  bool by_deadline = false;
+  opts.timeout = bounded(s.install_timeout, s, by_deadline);
   opts.grace = s.grace;
   opts.stdout_to_stderr = true;
   auto r = runner.run(cmd, opts);
@@ -87,6 +111,16 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
                     "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
                     "in the task",
                     detail, r.interrupted_by);
+  }
+  if (r.timed_out && by_deadline) {
+    detail["timeout_ms"] = opts.timeout->count();
+    detail["reason"] = "deadline";
+    throw StepError(id, FailureKind::timeout,
+                    std::string(report::name(id)) +
+                        " was stopped: the workflow's ARGO_DEADLINE "
+                        "leaves no more time",
+                    "give the workflow a later activeDeadlineSeconds, or make the setup faster",
+                    detail);
   }
   if (r.timed_out) {
     detail["timeout_ms"] = s.install_timeout.count();
@@ -287,13 +321,26 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
   // user_code: its exit code is the run's exit code.
   int code = 0;
-  rec.start(Id::user_code);
+  const auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  if (s.exec) {
+    checkpoint(rec, Id::user_code, [&] {
+      Outcome o;
+      o.detail = {{"exec", true},
+                  {"reason", "handed over: taskrunner replaced itself with Python"}};
+      return o;
+    });
+    const auto error = execution::exec_replacing_self(command, report::log_file_fd());
+    report::log().error("exec mode: {}", error);
+    return report::exit_code::no_interpreter;
+  }
+  start_unless_signalled(rec, Id::user_code);
   execution::RunOptions opts;
-  opts.timeout = s.code_timeout;
+  bool by_deadline = false;
+  opts.timeout = bounded(s.code_timeout, s, by_deadline);
   opts.grace = s.grace;
   opts.inherit_stdin = true;
   opts.forward_signals = true;
-  const auto r = runner.run(execution::user_code_command(spec, ictx.venv, s.env), opts);
+  const auto r = runner.run(command, opts);
   nlohmann::json detail = {{"duration_ms", r.duration_ms},
                            {"stdout_bytes", r.stdout_bytes},
                            {"stderr_bytes", r.stderr_bytes}};
@@ -306,11 +353,19 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   detail["exit_code"] = code;
   if (WIFSIGNALED(r.raw_status)) detail["signal"] = WTERMSIG(r.raw_status);
   if (r.timed_out) {
-    detail["timeout_ms"] = s.code_timeout ? s.code_timeout->count() : 0;
-    rec.finish(Id::user_code, Status::timeout, detail,
-               ErrorInfo{"the user code did not finish within " +
-                             std::to_string(s.code_timeout->count() / 1000) + " s and was stopped",
-                         "raise TASKRUNNER_CODE_TIMEOUT (seconds) or make the code faster"});
+    detail["timeout_ms"] = opts.timeout->count();
+    if (by_deadline) {
+      detail["reason"] = "deadline";
+      rec.finish(Id::user_code, Status::timeout, detail,
+                 ErrorInfo{"the user code was stopped before the workflow's ARGO_DEADLINE",
+                           "give the workflow a later activeDeadlineSeconds, or make the code "
+                           "faster"});
+    } else {
+      rec.finish(Id::user_code, Status::timeout, detail,
+                 ErrorInfo{"the user code did not finish within " +
+                               std::to_string(opts.timeout->count() / 1000) + " s and was stopped",
+                           "raise TASKRUNNER_CODE_TIMEOUT (seconds) or make the code faster"});
+    }
     return report::exit_code::setup_timeout;
   }
   if (code == 0) {

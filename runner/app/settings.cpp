@@ -1,6 +1,12 @@
 #include "taskrunner/app/settings.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <ctime>
+#include <regex>
 #include <string_view>
 #include <system_error>
 
@@ -17,6 +23,41 @@ std::chrono::milliseconds seconds_var(const util::EnvMap& env, const std::string
 }
 
 }  // namespace
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
+  static const std::regex kRfc3339(
+      R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, kRfc3339)) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  auto t = std::chrono::system_clock::from_time_t(::timegm(&tm));
+  if (m[7].matched) {
+    const double frac = std::stod("0" + m[7].str());
+    t += std::chrono::milliseconds(std::llround(frac * 1000.0));
+  }
+  if (m[9].matched) {
+    const auto offset =
+        std::chrono::hours(std::stoi(m[10])) + std::chrono::minutes(std::stoi(m[11]));
+    t += (m[9] == "+") ? -offset : offset;  // local = UTC + offset
+  }
+  return t;
+}
+
+std::optional<std::filesystem::path> termination_log_path(const util::EnvMap& env) {
+  if (auto t = util::get(env, "TASKRUNNER_TERMINATION_LOG")) return std::filesystem::path(*t);
+  if (::access("/dev/termination-log", W_OK) == 0) return "/dev/termination-log";
+  return std::nullopt;
+}
 
 Settings load_settings(const util::EnvMap& env) {
   Settings s;
@@ -44,6 +85,29 @@ Settings load_settings(const util::EnvMap& env) {
     s.code_timeout = seconds_var(env, "TASKRUNNER_CODE_TIMEOUT", {});
   }
   s.grace = seconds_var(env, "TASKRUNNER_GRACE_SECONDS", s.grace);
+  if (util::get(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS")) {
+    const auto k8s = seconds_var(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS", {});
+    s.grace = std::max(std::chrono::milliseconds(500), k8s - kGraceMargin);
+  }
+  if (auto d = util::get(env, "ARGO_DEADLINE")) {
+    s.deadline = parse_rfc3339(*d);
+    if (!s.deadline) throw SettingsError("ARGO_DEADLINE", "'" + *d + "' is not an RFC 3339 time");
+  }
+  if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
+  s.termination_log = termination_log_path(env);
+  if (auto tp = util::get(env, "TRACEPARENT")) {
+    static const std::regex kTraceparent("^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
+    std::smatch m;
+    if (std::regex_match(*tp, m, kTraceparent)) {
+      s.trace_id = m[1].str();
+      s.span_id = m[2].str();
+    }
+  }
+  if (auto e = util::get(env, "TASKRUNNER_EXEC")) {
+    const auto b = util::parse_bool(*e);
+    if (!b) throw SettingsError("TASKRUNNER_EXEC", "'" + *e + "' is not true or false");
+    s.exec = *b;
+  }
   s.network_timeout = seconds_var(env, "TASKRUNNER_NETWORK_TIMEOUT", s.network_timeout);
   if (auto v = util::get(env, "TASKRUNNER_MIN_FREE_MB")) {
     std::uint64_t mb = 0;

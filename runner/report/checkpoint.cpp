@@ -79,6 +79,13 @@ void Recorder::finish(Id id, Status status, nlohmann::json detail, std::optional
   publish(r);
 }
 
+void Recorder::set_trace(std::string trace_id, std::string span_id) {
+  trace_id_ = std::move(trace_id);
+  span_id_ = std::move(span_id);
+}
+
+void Recorder::set_progress_file(std::filesystem::path path) { progress_file_ = std::move(path); }
+
 void Recorder::set_output(std::filesystem::path path) {
   output_ = std::move(path);
   const auto st = util::write_file_atomic(*output_, document().dump(2) + "\n");
@@ -146,6 +153,10 @@ nlohmann::json Recorder::document() const {
       {"of", kCheckpointCount},
       {"checkpoints", std::move(cps)},
   };
+  if (!trace_id_.empty()) {
+    doc["trace_id"] = trace_id_;
+    doc["span_id"] = span_id_;
+  }
   if (exit_code_) {
     doc["exit_code"] = *exit_code_;
     doc["finished_at"] = finished_at_;
@@ -172,6 +183,10 @@ std::string Recorder::event_line(const Record& r) const {
       {"detail", r.detail},
   };
   if (r.error) j["error"] = {{"message", r.error->message}, {"hint", r.error->hint}};
+  if (!trace_id_.empty()) {
+    j["trace_id"] = trace_id_;
+    j["span_id"] = span_id_;
+  }
   const auto dump = [&] {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
@@ -192,6 +207,13 @@ std::string Recorder::event_line(const Record& r) const {
 
 void Recorder::publish(const Record& record) {
   emit_(event_line(record));
+  if (progress_file_ && record.status != Status::running) {
+    int done = 0;
+    for (const auto& r : records_) done += r.status != Status::running ? 1 : 0;
+    const auto st = util::write_file_atomic(
+        *progress_file_, std::to_string(done) + "/" + std::to_string(kCheckpointCount) + "\n");
+    if (!st.ok()) log().warn("progress file not written: {}", st.error);
+  }
   if (output_) {
     const auto st = util::write_file_atomic(*output_, document().dump(2) + "\n");
     if (!st.ok()) log().warn("checkpoint file not written: {}", st.error);

@@ -136,9 +136,10 @@ class Failures(TaskrunnerTest):
                                   env=self.env(TASKRUNNER_WORK_DIR=work))
                 self.assertEqual(res.code, 2, res.stderr)
                 self.assertFalse(os.path.exists(work))
-                self.assertEqual(res.events[-1]["id"], "spec")
-                self.assertEqual(res.events[-1]["status"], "failed")
-                self.assertEqual(res.events[-1]["detail"]["field"], "PYTHON_DEPS")
+                spec = [e for e in res.events if e["id"] == "spec"][-1]
+                self.assertEqual(spec["status"], "failed")
+                self.assertEqual(spec["detail"]["field"], "PYTHON_DEPS")
+                self.assertEqual(res.events[-1]["detail"]["reason"], "not reached")
         for line in ["--index-url http://evil/simple", "-e .", "-r other.txt", "-c c.txt",
                      "--extra-index-url http://evil", "six --index-url=http://evil"]:
             with self.subTest(line=line):
@@ -211,8 +212,9 @@ class Failures(TaskrunnerTest):
         res = self.run_tr(env=self.env(PYTHON_CODE="import six", PYTHON_DEPS="six",
                                        TASKRUNNER_INDEX_URL=url))
         self.assertEqual(res.code, 0, res.stderr[-2000:])
-        for blob in (res.stderr, res.stdout, res.log(),
-                     open(os.path.join(res.results, "checkpoints.json"), "rb").read()):
+        with open(os.path.join(res.results, "checkpoints.json"), "rb") as fh:
+            record = fh.read()
+        for blob in (res.stderr, res.stdout, res.log(), record):
             self.assertNotIn(b"s3cr3t-token", blob)
         self.assertIn("***@127.0.0.1", res.record("python_deps")["detail"]["index_url"])
 

@@ -24,12 +24,30 @@ struct Settings {
       std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)
   std::optional<std::chrono::milliseconds>
       code_timeout;  ///< TASKRUNNER_CODE_TIMEOUT (s), none by default
-  std::chrono::milliseconds grace{std::chrono::seconds(10)};  ///< TASKRUNNER_GRACE_SECONDS
+  /// ARGO_TERMINATION_GRACE_PERIOD_SECONDS minus kGraceMargin, else TASKRUNNER_GRACE_SECONDS.
+  std::chrono::milliseconds grace{std::chrono::seconds(10)};
+  /// ARGO_DEADLINE (RFC 3339): the whole run must end before it.
+  std::optional<std::chrono::system_clock::time_point> deadline;
+  std::optional<std::filesystem::path> progress_file;    ///< ARGO_PROGRESS_FILE ("N/11")
+  std::optional<std::filesystem::path> termination_log;  ///< TASKRUNNER_TERMINATION_LOG
+  std::string trace_id;  ///< from TRACEPARENT (W3C Trace Context), empty if absent
+  std::string span_id;   ///< the parent span id from TRACEPARENT
+  bool exec = false;     ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
   std::chrono::milliseconds network_timeout{
       std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)
   util::EnvMap env;  ///< the environment the settings were read from; children inherit it
 };
+
+/// Time kept back from Kubernetes' grace period (and before ARGO_DEADLINE) so taskrunner can
+/// record the last checkpoint and exit before the kubelet's SIGKILL.
+inline constexpr std::chrono::milliseconds kGraceMargin{2000};
+
+/// Parses an RFC 3339 timestamp ("2026-11-22T03:17:45Z", "…45.5+01:00"). nullopt if malformed.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text);
+
+/// TASKRUNNER_TERMINATION_LOG, else /dev/termination-log when it exists and is writable.
+std::optional<std::filesystem::path> termination_log_path(const util::EnvMap& env);
 
 /// Thrown for a malformed knob; names the variable.
 struct SettingsError : std::runtime_error {
@@ -40,7 +58,10 @@ struct SettingsError : std::runtime_error {
 
 /// Reads all knobs. TASKRUNNER_RESULTS_DIR defaults to /mnt/results/<workflow> when /mnt/results
 /// exists (the results PVC), else <work_dir>/results. Throws SettingsError for values that do
-/// not parse (e.g. TASKRUNNER_CODE_TIMEOUT=abc).
+/// not parse (e.g. TASKRUNNER_CODE_TIMEOUT=abc, ARGO_DEADLINE=tomorrow). TRACEPARENT that is not
+/// W3C "00-<32 hex>-<16 hex>-<2 hex>" is ignored (tracing must never fail a task).
+/// TASKRUNNER_TERMINATION_LOG defaults to /dev/termination-log when that file exists and is
+/// writable (Kubernetes mounts it in every container).
 Settings load_settings(const util::EnvMap& env);
 
 }  // namespace taskrunner::app

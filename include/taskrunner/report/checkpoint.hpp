@@ -92,6 +92,12 @@ class Recorder {
   /// never started, e.g. a skip). Errors with the checkpoint file are logged, not thrown.
   void finish(Id id, Status status, nlohmann::json detail = nlohmann::json::object(),
               std::optional<ErrorInfo> error = std::nullopt);
+  /// W3C trace context (from TRACEPARENT) copied into every event and record as
+  /// `trace_id` / `span_id`.
+  void set_trace(std::string trace_id, std::string span_id);
+  /// Writes "N/11" (Argo's progress format: N checkpoints with a terminal status) to `path`
+  /// atomically after every finish (ARGO_PROGRESS_FILE).
+  void set_progress_file(std::filesystem::path path);
   /// Starts writing `path` (checkpoints.json) at every transition, beginning now.
   void set_output(std::filesystem::path path);
   /// Closes the run: every checkpoint never reached is recorded `skipped` with
@@ -117,6 +123,9 @@ class Recorder {
   std::vector<Record> records_;  // in the order they were started
   std::vector<std::chrono::steady_clock::time_point> starts_;
   std::optional<std::filesystem::path> output_;
+  std::optional<std::filesystem::path> progress_file_;
+  std::string trace_id_;
+  std::string span_id_;
   std::optional<int> exit_code_;
   std::string finished_at_;
 };
