@@ -133,6 +133,8 @@ int main(int argc, char** argv) {
   };
   report::Recorder recorder(new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
                             nullptr);
+  if (const auto [trace, span] = trace_context(env); !trace.empty())
+    recorder.set_trace(trace, span);
   recorder.start(report::Id::spec);
   Settings settings;
   spec::TaskSpec task;
@@ -178,7 +180,6 @@ int main(int argc, char** argv) {
     return finish_failed_spec(recorder);
   }
   if (vm.count("exec") != 0U) settings.exec = true;
-  if (!settings.trace_id.empty()) recorder.set_trace(settings.trace_id, settings.span_id);
   if (settings.progress_file) recorder.set_progress_file(*settings.progress_file);
   recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
 

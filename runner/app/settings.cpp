@@ -9,6 +9,7 @@
 #include <regex>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 
 namespace taskrunner::app {
 namespace {
@@ -53,6 +54,14 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   return t;
 }
 
+std::pair<std::string, std::string> trace_context(const util::EnvMap& env) {
+  static const std::regex kTraceparent("^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
+  std::smatch m;
+  const auto tp = util::get(env, "TRACEPARENT");
+  if (tp && std::regex_match(*tp, m, kTraceparent)) return {m[1].str(), m[2].str()};
+  return {};
+}
+
 std::optional<std::filesystem::path> termination_log_path(const util::EnvMap& env) {
   if (auto t = util::get(env, "TASKRUNNER_TERMINATION_LOG")) return std::filesystem::path(*t);
   if (::access("/dev/termination-log", W_OK) == 0) return "/dev/termination-log";
@@ -95,14 +104,7 @@ Settings load_settings(const util::EnvMap& env) {
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
   s.termination_log = termination_log_path(env);
-  if (auto tp = util::get(env, "TRACEPARENT")) {
-    static const std::regex kTraceparent("^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
-    std::smatch m;
-    if (std::regex_match(*tp, m, kTraceparent)) {
-      s.trace_id = m[1].str();
-      s.span_id = m[2].str();
-    }
-  }
+  std::tie(s.trace_id, s.span_id) = trace_context(env);
   if (auto e = util::get(env, "TASKRUNNER_EXEC")) {
     const auto b = util::parse_bool(*e);
     if (!b) throw SettingsError("TASKRUNNER_EXEC", "'" + *e + "' is not true or false");

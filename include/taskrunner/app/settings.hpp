@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "taskrunner/util/env.hpp"
 
@@ -45,6 +46,10 @@ inline constexpr std::chrono::milliseconds kGraceMargin{2000};
 
 /// Parses an RFC 3339 timestamp ("2026-11-22T03:17:45Z", "…45.5+01:00"). nullopt if malformed.
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text);
+
+/// The trace id and parent span id of a W3C TRACEPARENT ("00-<32 hex>-<16 hex>-<2 hex>",
+/// https://www.w3.org/TR/trace-context/); both empty when absent or malformed.
+std::pair<std::string, std::string> trace_context(const util::EnvMap& env);
 
 /// TASKRUNNER_TERMINATION_LOG, else /dev/termination-log when it exists and is writable.
 std::optional<std::filesystem::path> termination_log_path(const util::EnvMap& env);
