@@ -31,13 +31,18 @@ std::string termination_message(const Recorder& recorder, int exit_code) {
     if (!hint.empty()) j["hint"] = hint;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
+  // The message matters most: give it up to 2/3 of the space, the hint the rest, then trim
+  // whichever is longer until the escaped JSON fits.
+  const auto cap = [](std::string& text, std::size_t max) {
+    if (text.size() > max) text = text.substr(0, max - 3) + "...";
+  };
+  cap(message, 640);
+  cap(hint, 300);
   std::string out = dump();
-  // Cut the longer of hint and message until it fits (JSON escaping can grow the text).
   while (out.size() > kMaxTerminationBytes) {
     std::string& longer = hint.size() > message.size() ? hint : message;
     const std::size_t excess = out.size() - kMaxTerminationBytes;
-    longer.resize(longer.size() > excess + 4 ? longer.size() - excess - 4 : 0);
-    longer += "...";
+    cap(longer, longer.size() > excess + 16 ? longer.size() - excess : 16);
     out = dump();
   }
   return out;

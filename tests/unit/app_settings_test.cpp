@@ -44,3 +44,38 @@ TEST(Settings, ParsesKnobsAndNamesBadOnes) {
     }
   }
 }
+
+TEST(Settings, Rfc3339) {
+  const auto t = parse_rfc3339("2023-11-14T22:13:20Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 1700000000);
+  EXPECT_EQ(parse_rfc3339("2023-11-14T23:13:20.5+01:00"), *t + std::chrono::milliseconds(500));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T20:13:20-02:00"), *t);
+  for (const char* bad :
+       {"tomorrow", "2023-11-14", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20"}) {
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  }
+}
+
+TEST(Settings, GraceDeadlineTraceAndExec) {
+  auto s =
+      load_settings({{"ARGO_TERMINATION_GRACE_PERIOD_SECONDS", "30"},
+                     {"TASKRUNNER_GRACE_SECONDS", "5"},
+                     {"ARGO_DEADLINE", "2030-01-01T00:00:00Z"},
+                     {"ARGO_PROGRESS_FILE", "/p"},
+                     {"TASKRUNNER_TERMINATION_LOG", "/t"},
+                     {"TASKRUNNER_EXEC", "1"},
+                     {"TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  EXPECT_EQ(s.grace, std::chrono::seconds(28));
+  EXPECT_TRUE(s.deadline);
+  EXPECT_EQ(s.progress_file, "/p");
+  EXPECT_EQ(s.termination_log, "/t");
+  EXPECT_TRUE(s.exec);
+  EXPECT_EQ(s.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(s.span_id, "00f067aa0ba902b7");
+  s = load_settings({{"ARGO_TERMINATION_GRACE_PERIOD_SECONDS", "1"}, {"TRACEPARENT", "00-zz"}});
+  EXPECT_EQ(s.grace, std::chrono::milliseconds(500));
+  EXPECT_TRUE(s.trace_id.empty());
+  EXPECT_THROW(load_settings({{"ARGO_DEADLINE", "soon"}}), SettingsError);
+  EXPECT_THROW(load_settings({{"TASKRUNNER_EXEC", "maybe"}}), SettingsError);
+}
