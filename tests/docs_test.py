@@ -43,6 +43,8 @@ class DocsMatchCode(unittest.TestCase):
         self.assertEqual([r[1] for r in rows], ids)
         self.assertEqual([int(r[0]) for r in rows], list(range(1, 12)))
         doc = read("docs", "checkpoints.md")
+        schema = json.loads(read("docs", "checkpoint.schema.json"))
+        self.assertEqual(schema["$defs"]["id"]["enum"], ids)
         detail_rows = re.findall(r"^\| `([a-z_]+)` \| ", doc[doc.index("## Detail per checkpoint"):], re.M)
         self.assertEqual(detail_rows, ids)
 
@@ -54,6 +56,14 @@ class DocsMatchCode(unittest.TestCase):
             if code == "0":
                 continue
             self.assertRegex(table, re.compile(rf"^\| {code} \|", re.M), name)
+
+    def test_hint_table_matches_docs(self):
+        src = read("runner", "report", "hints.cpp")
+        ids = re.findall(r'^\s*\{"([a-z_]+)",', src, re.M)
+        enum = re.search(r"enum class Failure \{([^}]*)\}", read("include", "taskrunner", "report", "hints.hpp")).group(1)
+        self.assertEqual(ids, re.findall(r"([a-z_]+),", enum))
+        doc = read("docs", "hints.md")
+        self.assertEqual(re.findall(r"^\| `([a-z_]+)` \|", doc, re.M), ids)
 
     def test_spec_fields_match_schema_and_docs(self):
         fields = set(re.findall(r'key == "([a-z_]+)"', read("runner", "spec", "task_spec.cpp")))

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <iostream>
 #include <random>
 
@@ -12,6 +13,7 @@
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/report/termination.hpp"
+#include "taskrunner/report/timeline.hpp"
 #include "taskrunner/spec/task_spec.hpp"
 #include "taskrunner/util/fs.hpp"
 
@@ -21,12 +23,17 @@ namespace taskrunner::app {
 namespace {
 
 constexpr const char* kUsage = R"(Usage: taskrunner [run] [options] [-- ARGS...]
+       taskrunner doctor [--json] [--spec FILE]
+       taskrunner report CHECKPOINTS_JSON [--svg OUT]
        taskrunner --help | --version
 
 Runs a Python task: checks the pod, finds uv (or falls back to pip), creates a virtualenv,
 installs the task's Python dependencies, then runs its code with the venv's python. ARGS become
 sys.argv[1:]. With no arguments the task is read from the environment (the container ENTRYPOINT
 case). Sources, later wins: environment, JSON spec (--spec / TASKRUNNER_SPEC), flags.
+
+doctor runs the checks (spec ... nix) without installing or running anything and prints a table
+(or --json); exit 0 when nothing failed. report renders a run's checkpoints.json as a timeline.
 )";
 
 constexpr const char* kEpilog = R"(
@@ -66,6 +73,78 @@ int usage_error(const std::string& message) {
   return report::exit_code::usage;
 }
 
+/// `taskrunner doctor`: the preflight checkpoints as a table (or JSON); 0 when none failed.
+int print_doctor(const report::Recorder& recorder, bool json) {
+  bool failed = false;
+  for (const report::Id id : report::kAllIds) {
+    const auto* r = recorder.find(id);
+    failed = failed || (r != nullptr && (r->status == report::Status::failed ||
+                                         r->status == report::Status::timeout));
+  }
+  if (json) {
+    std::cout << recorder.document().dump(2) << "\n";
+  } else {
+    std::printf("%-13s %-8s %9s  %s\n", "CHECKPOINT", "STATUS", "TIME", "WHAT / HINT");
+    for (const report::Id id : report::kAllIds) {
+      const auto* r = recorder.find(id);
+      if (r == nullptr) continue;
+      std::string what;
+      if (r->error) {
+        what =
+            r->error->message +
+            (r->error->hint.empty() ? "" : "\n" + std::string(35, ' ') + "hint: " + r->error->hint);
+      } else if (r->detail.contains("reason")) {
+        what = r->detail["reason"].get<std::string>();
+      }
+      std::printf("%-13s %-8s %6lld ms  %s\n", std::string(report::name(id)).c_str(),
+                  std::string(report::name(r->status)).c_str(),
+                  static_cast<long long>(r->duration_ms), what.c_str());
+    }
+  }
+  std::fflush(stdout);
+  return failed ? report::exit_code::setup_failed : 0;
+}
+
+/// `taskrunner report FILE [--svg OUT]`.
+int report_main(const std::vector<std::string>& args) {
+  po::options_description desc("report options");
+  desc.add_options()("help,h", "print this help")("svg",
+                                                  po::value<std::string>()->value_name("OUT"),
+                                                  "also write the timeline as an SVG image")(
+      "file", po::value<std::string>(), "checkpoints.json");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+  if (vm.count("help") != 0U || vm.count("file") == 0U) {
+    std::cout << "Usage: taskrunner report CHECKPOINTS_JSON [--svg OUT]\n\n"
+                 "Prints a run's checkpoints as a timeline (bars proportional to duration,\n"
+                 "cache use, failure and hint); --svg also writes it as a picture.\n";
+    return vm.count("help") != 0U ? 0 : report::exit_code::usage;
+  }
+  const std::string file = vm["file"].as<std::string>();
+  std::string error;
+  const auto text = util::read_file(file, error, std::size_t{16} * 1024 * 1024);
+  if (!text) return usage_error(error);
+  const auto doc = nlohmann::json::parse(*text, nullptr, false);
+  auto timeline = report::render_timeline(doc, error);
+  if (!timeline) return usage_error(file + ": " + error);
+  std::cout << *timeline;
+  if (vm.count("svg") != 0U) {
+    const auto svg = report::render_svg(doc, error);
+    const auto st = util::write_file_atomic(vm["svg"].as<std::string>(), *svg);
+    if (!st.ok()) {
+      std::cerr << "taskrunner: " << st.error << "\n";
+      return report::exit_code::setup_failed;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -85,10 +164,16 @@ int main(int argc, char** argv) {
       opts_args.push_back(a);
     }
   }
-  if (!opts_args.empty() && opts_args.front() == "run") opts_args.erase(opts_args.begin());
+  std::string command = "run";
   if (!opts_args.empty() && !opts_args.front().starts_with("-")) {
-    return usage_error("unknown command '" + opts_args.front() + "' (the only command is 'run')");
+    command = opts_args.front();
+    opts_args.erase(opts_args.begin());
   }
+  if (command == "report") return report_main(opts_args);
+  if (command != "run" && command != "doctor") {
+    return usage_error("unknown command '" + command + "' (commands: run, doctor, report)");
+  }
+  const bool doctor = command == "doctor";
 
   po::options_description desc("Options");
   desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
@@ -100,7 +185,8 @@ int main(int argc, char** argv) {
       "requirements", po::value<std::string>()->value_name("FILE"), "a requirements.txt file")(
       "system-dep", po::value<std::vector<std::string>>()->value_name("ATTR")->composing(),
       "a nixpkgs attribute (repeatable)")(
-      "exec", "after setup, replace taskrunner with the user's Python (TASKRUNNER_EXEC=1)");
+      "exec", "after setup, replace taskrunner with the user's Python (TASKRUNNER_EXEC=1)")(
+      "json", "doctor: print the checkpoint document as JSON instead of a table");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(opts_args).options(desc).run(), vm);
@@ -131,8 +217,10 @@ int main(int argc, char** argv) {
     }
     return report::exit_code::usage;
   };
-  report::Recorder recorder(new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
-                            nullptr);
+  // `doctor` prints its own report on stdout; the JSON event lines would only repeat it.
+  report::Recorder recorder(
+      new_run_id(), util::get(env, "ARGO_WORKFLOW_NAME").value_or("local"),
+      doctor ? report::Recorder::Emit([](const std::string&) {}) : report::Recorder::Emit(nullptr));
   if (const auto [trace, span] = trace_context(env); !trace.empty())
     recorder.set_trace(trace, span);
   recorder.start(report::Id::spec);
@@ -166,7 +254,7 @@ int main(int argc, char** argv) {
       input.system_deps = vm["system-dep"].as<std::vector<std::string>>();
     }
     if (!user_args.empty()) input.args = user_args;
-    task = spec::validate(input);
+    task = spec::validate(input, /*require_code=*/!doctor);
   } catch (const spec::SpecError& e) {
     recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.field}},
                     report::ErrorInfo{
@@ -180,11 +268,13 @@ int main(int argc, char** argv) {
     return finish_failed_spec(recorder);
   }
   if (vm.count("exec") != 0U) settings.exec = true;
+  settings.doctor = doctor;
   if (settings.progress_file) recorder.set_progress_file(*settings.progress_file);
   recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
 
   execution::SystemProcessRunner runner(supervisor);
   const int code = run_pipeline(settings, task, recorder, runner, &supervisor);
+  if (doctor) return print_doctor(recorder, vm.count("json") != 0U);
   recorder.finish_run(code);
   if (code != 0 && settings.termination_log) {
     const auto st = report::write_termination_message(*settings.termination_log,

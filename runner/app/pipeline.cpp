@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <thread>
 
 #include "taskrunner/environment/install.hpp"
 #include "taskrunner/execution/exec_mode.hpp"
@@ -13,6 +14,7 @@
 #include "taskrunner/preflight/network.hpp"
 #include "taskrunner/preflight/runtime.hpp"
 #include "taskrunner/report/error.hpp"
+#include "taskrunner/report/hints.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/spec/index_url.hpp"
 #include "taskrunner/tools/nix.hpp"
@@ -31,6 +33,7 @@ using report::Status;
 using report::StepError;
 
 execution::Supervisor* g_supervisor = nullptr;
+bool g_doctor = false;  // diagnosis: record every failure and go on to the next check
 
 /// Starts checkpoint `id`; if a terminating signal arrived since the last step, records it as
 /// failed (reason "terminated") and throws instead.
@@ -57,13 +60,14 @@ void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& st
     o = step();
   } catch (const StepError& e) {
     rec.finish(id, report::status_for(e.kind()), e.detail(), ErrorInfo{e.what(), e.hint()});
+    if (g_doctor) return;
     throw;
   }
   rec.finish(id, o.status, o.detail, o.error);
   if (o.status == Status::warn && o.error) {
     report::log().warn("{}: {} (hint: {})", report::name(id), o.error->message, o.error->hint);
   }
-  if (o.status == Status::failed) {
+  if (o.status == Status::failed && !g_doctor) {
     // Recorded above; the boundary error only carries the exit code and summary from here.
     throw StepError(id, FailureKind::failed, o.error ? o.error->message : "failed",
                     o.error ? o.error->hint : "");
@@ -124,6 +128,7 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
   }
   if (r.timed_out) {
     detail["timeout_ms"] = s.install_timeout.count();
+    detail["failure"] = std::string(report::hint_for(report::Failure::step_timeout).id);
     throw StepError(id, FailureKind::timeout,
                     std::string(report::name(id)) + " did not finish within " +
                         std::to_string(s.install_timeout.count() / 1000) + " s",
@@ -142,7 +147,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
   // runtime: the container, plus the work and results dirs we are about to use.
   checkpoint(rec, Id::runtime, [&] {
-    Outcome o = preflight::check_runtime();
+    Outcome o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
+                                         util::get(s.env, "PATH").value_or(""));
     for (const auto& dir : {s.work_dir, s.results_dir}) {
       std::string error;
       const auto made = util::make_dirs(dir);
@@ -155,6 +161,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     }
     o.detail["work_dir"] = s.work_dir.string();
     o.detail["results_dir"] = s.results_dir.string();
+    if (s.doctor) return o;  // diagnosis only: no log file, no checkpoints.json
     if (const auto st = report::open_log_file(s.results_dir / "taskrunner.log"); !st.ok()) {
       throw StepError(Id::runtime, FailureKind::failed, st.error,
                       "make TASKRUNNER_RESULTS_DIR writable");
@@ -174,8 +181,9 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   checkpoint(rec, Id::disk_space,
              [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
 
-  checkpoint(rec, Id::network,
-             [&] { return preflight::check_network(need_python_deps, index, s.network_timeout); });
+  checkpoint(rec, Id::network, [&] {
+    return preflight::check_network(need_python_deps || s.doctor, index, s.network_timeout);
+  });
 
   tools::Installer installer;
   checkpoint(rec, Id::uv, [&] {
@@ -207,13 +215,13 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
   checkpoint(rec, Id::nix, [&] {
     Outcome o;
-    if (spec.system_deps.empty()) {
+    const auto nix =
+        tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
+    if (spec.system_deps.empty() && !(s.doctor && nix)) {
       o.status = Status::skipped;
       o.detail["reason"] = "no system dependencies requested";
       return o;
     }
-    const auto nix =
-        tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
     if (!nix) {
       throw StepError(Id::nix, FailureKind::failed,
                       "system dependencies were requested but neither nix-portable nor nix was "
@@ -224,6 +232,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     o.detail = {{"path", nix->path.string()}, {"kind", nix->kind}, {"source", nix->source}};
     return o;
   });
+
+  if (s.doctor) return 0;
 
   checkpoint(rec, Id::system_deps, [&] {
     Outcome o;
@@ -255,7 +265,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     const auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
     if (!interp) {
       throw StepError(Id::venv, FailureKind::interpreter_missing, error,
-                      "install Python in the image or set TASKRUNNER_PYTHON to its path");
+                      std::string(report::hint_for(report::Failure::interpreter_missing).text),
+                      {{"failure", report::hint_for(report::Failure::interpreter_missing).id}});
     }
     ictx.base_python = interp->executable;
     ictx.base_has_pip = interp->has_pip;
@@ -305,14 +316,27 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
     o.detail["index_url"] = redacted_index;
     o.detail["cache"] = cache_dir.has_value();
-    const auto r =
-        run_setup_step(runner, Id::python_deps, environment::install_command(ictx, req_file), s);
-    o.detail["duration_ms"] = r.duration_ms;
-    if (r.exit_code != 0) {
+    // Transient network failures are retried: after 1 s, then 3 s, ... (README).
+    const auto install = environment::install_command(ictx, req_file);
+    std::int64_t total_ms = 0;
+    for (int attempt = 1;; ++attempt) {
+      const auto r = run_setup_step(runner, Id::python_deps, install, s);
+      total_ms += r.duration_ms;
+      o.detail["attempts"] = attempt;
+      o.detail["duration_ms"] = total_ms;
+      if (r.exit_code == 0) break;
       const auto f =
           environment::diagnose_install_failure(r.output_tail, r.exit_code, redacted_index);
+      if (f.transient && attempt <= s.install_retries) {
+        const auto delay = std::chrono::milliseconds(1000 * (2 * attempt - 1));
+        report::log().warn("python_deps: {}; retrying in {} s (attempt {} of {})", f.message,
+                           delay.count() / 1000, attempt + 1, s.install_retries + 1);
+        std::this_thread::sleep_for(delay);
+        continue;
+      }
       o.detail["exit_code"] = r.exit_code;
       if (f.package) o.detail["package"] = *f.package;
+      if (f.failure) o.detail["failure"] = std::string(report::hint_for(*f.failure).id);
       throw StepError(Id::python_deps, FailureKind::failed, f.message, f.hint, o.detail);
     }
     o.detail["installed_distributions"] = environment::count_installed(ictx.venv);
@@ -386,6 +410,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 int run_pipeline(const Settings& settings, const spec::TaskSpec& spec, report::Recorder& recorder,
                  execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
   g_supervisor = supervisor;
+  g_doctor = settings.doctor;
   try {
     return run_steps(settings, spec, recorder, runner);
   } catch (const StepError& e) {

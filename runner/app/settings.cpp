@@ -1,8 +1,11 @@
 #include "taskrunner/app/settings.hpp"
 
+#include "taskrunner/util/time.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -24,35 +27,6 @@ std::chrono::milliseconds seconds_var(const util::EnvMap& env, const std::string
 }
 
 }  // namespace
-
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
-  static const std::regex kRfc3339(
-      R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, kRfc3339)) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = std::stoi(m[1]) - 1900;
-  tm.tm_mon = std::stoi(m[2]) - 1;
-  tm.tm_mday = std::stoi(m[3]);
-  tm.tm_hour = std::stoi(m[4]);
-  tm.tm_min = std::stoi(m[5]);
-  tm.tm_sec = std::stoi(m[6]);
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-      tm.tm_sec > 60) {
-    return std::nullopt;
-  }
-  auto t = std::chrono::system_clock::from_time_t(::timegm(&tm));
-  if (m[7].matched) {
-    const double frac = std::stod("0" + m[7].str());
-    t += std::chrono::milliseconds(std::llround(frac * 1000.0));
-  }
-  if (m[9].matched) {
-    const auto offset =
-        std::chrono::hours(std::stoi(m[10])) + std::chrono::minutes(std::stoi(m[11]));
-    t += (m[9] == "+") ? -offset : offset;  // local = UTC + offset
-  }
-  return t;
-}
 
 std::pair<std::string, std::string> trace_context(const util::EnvMap& env) {
   static const std::regex kTraceparent("^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$");
@@ -99,7 +73,7 @@ Settings load_settings(const util::EnvMap& env) {
     s.grace = std::max(std::chrono::milliseconds(500), k8s - kGraceMargin);
   }
   if (auto d = util::get(env, "ARGO_DEADLINE")) {
-    s.deadline = parse_rfc3339(*d);
+    s.deadline = util::parse_rfc3339(*d);
     if (!s.deadline) throw SettingsError("ARGO_DEADLINE", "'" + *d + "' is not an RFC 3339 time");
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
@@ -111,6 +85,12 @@ Settings load_settings(const util::EnvMap& env) {
     s.exec = *b;
   }
   s.network_timeout = seconds_var(env, "TASKRUNNER_NETWORK_TIMEOUT", s.network_timeout);
+  if (auto v = util::get(env, "TASKRUNNER_INSTALL_RETRIES")) {
+    if (v->size() != 1 || !std::isdigit(static_cast<unsigned char>((*v)[0]))) {
+      throw SettingsError("TASKRUNNER_INSTALL_RETRIES", "'" + *v + "' is not a number from 0 to 9");
+    }
+    s.install_retries = (*v)[0] - '0';
+  }
   if (auto v = util::get(env, "TASKRUNNER_MIN_FREE_MB")) {
     std::uint64_t mb = 0;
     const std::string_view text = *v;

@@ -95,27 +95,38 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
   static const std::regex kBuild(
       R"(Failed to build|failed-wheel-build|Failed to build `|error: subprocess-exited-with-error)");
 
+  static const std::regex kTransient(
+      R"(HTTP error 5\d\d|\b5\d\d Server Error|Connection reset by peer|ConnectionResetError|)"
+      R"(Read timed out|RemoteDisconnected|IncompleteRead|Connection aborted|error sending request|)"
+      R"(operation timed out|connection reset|server error \(5\d\d|status code:? 5\d\d|)"
+      R"(too many 5\d\d error responses|Max retries exceeded)");
+
   InstallFailure f;
-  if (std::regex_search(text, m, kNoVersion) && m[2].str() != "none") {
+  const auto known = [&](report::Failure failure, const std::string& extra) {
+    f.failure = failure;
+    f.hint = std::string(report::hint_for(failure).text) + extra;
+  };
+  if (std::regex_search(text, kTransient)) {
+    f.transient = true;
+    f.message = "the index connection failed while downloading (exit code " +
+                std::to_string(exit_code) + ")";
+    known(report::Failure::transient_network, "");
+  } else if (std::regex_search(text, m, kNoVersion) && m[2].str() != "none") {
     f.package = m[1].str();
     f.message =
         "no version of '" + *f.package + "' on the index matches (available: " + m[2].str() + ")";
-    f.hint = "relax the version specifier for " + *f.package +
-             " or publish a matching version to " + redacted_index;
+    known(report::Failure::unknown_package, "; or relax the version specifier for " + *f.package);
   } else if (std::regex_search(text, m, kUvNotFound) || std::regex_search(text, m, kPipNotFound)) {
     f.package = m[1].str();
     f.message = "package '" + *f.package + "' was not found on the index " + redacted_index;
-    f.hint = "check the spelling of '" + *f.package +
-             "' and that the index serves it (its simple page: " + redacted_index + "/" +
-             *f.package + "/)";
+    known(report::Failure::unknown_package,
+          " (its simple page: " + redacted_index + "/" + *f.package + "/)");
   } else if (std::regex_search(text, kConflict)) {
     f.message = "the requirements conflict: no set of versions satisfies all of them";
-    f.hint = "read the installer's explanation above in the log and loosen one of the pins";
+    known(report::Failure::resolution_conflict, "");
   } else if (std::regex_search(text, kBuild)) {
     f.message = "a package had to be built from source and its build failed";
-    f.hint =
-        "publish a wheel for this platform to the index, or add the build's system "
-        "dependencies (SYSTEM_DEPS)";
+    known(report::Failure::sdist_build_failed, "");
   } else {
     f.message = "the installer exited with code " + std::to_string(exit_code);
     f.hint = "read the installer output above in the log (taskrunner.log in the results dir)";

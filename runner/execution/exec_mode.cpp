@@ -78,12 +78,14 @@ std::string exec_replacing_self(const Command& command, int log_fd) {
 
   std::vector<std::string> envp_s = util::to_envp(command.env);
   std::vector<char*> envp;
+  envp.reserve(envp_s.size() + 1);
   for (auto& e : envp_s) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::string exe = command.executable.string();
   std::vector<std::string> argv_s{exe};
   argv_s.insert(argv_s.end(), command.args.begin(), command.args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   // Whatever is still open beyond stdio (e.g. Asio's signal pipe) must not reach Python.

@@ -1,5 +1,6 @@
 #include "taskrunner/preflight/cache_mounts.hpp"
 
+#include "taskrunner/report/hints.hpp"
 #include "taskrunner/util/fs.hpp"
 
 namespace taskrunner::preflight {
@@ -14,8 +15,9 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
     return c;
   }
   std::string error;
+  int err = 0;
   const auto made = util::make_dirs(cache_dir);
-  if (made.ok() && util::probe_writable(cache_dir, error)) {
+  if (made.ok() && util::probe_writable(cache_dir, error, &err)) {
     c.usable = true;
     const auto a = util::device_of(cache_dir);
     const auto b = util::device_of(work_dir);
@@ -24,7 +26,10 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
     c.outcome.detail["same_filesystem_as_work_dir"] = c.same_filesystem_as_work_dir;
     return c;
   }
-  if (!made.ok()) error = made.error;
+  if (!made.ok()) {
+    error = made.error;
+    err = made.err;
+  }
   c.outcome.status = report::Status::warn;
   c.outcome.detail["writable"] = false;
   c.outcome.detail["running_without_cache"] = true;
@@ -33,6 +38,12 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
       "mount the uv cache volume (PVC) read-write at " + cache_dir.string() +
           " or point UV_CACHE_DIR at a writable directory; this run continues without a cache "
           "and downloads every package"};
+  report::Failure failure{};
+  if (report::failure_for_errno(err, failure)) {
+    const auto& h = report::hint_for(failure);
+    c.outcome.detail["failure"] = std::string(h.id);
+    c.outcome.error->hint = std::string(h.text) + " (cache directory " + cache_dir.string() + ")";
+  }
   return c;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include "taskrunner/report/hints.hpp"
 #include "taskrunner/util/fs.hpp"
 
 namespace taskrunner::preflight {
@@ -57,10 +58,9 @@ Outcome check_disk_space(const std::filesystem::path& work_dir,
   o.detail["work_dir"] = to_json(work_dir, *work);
   if (const auto s = shortfall(*work, min_free_bytes); !s.empty()) {
     o.status = report::Status::failed;
-    o.error = report::ErrorInfo{
-        "not enough space in the work dir " + work_dir.string() + ": " + s,
-        "give the pod more ephemeral storage (or an emptyDir volume at TASKRUNNER_WORK_DIR), or "
-        "lower TASKRUNNER_MIN_FREE_MB if the task really needs less"};
+    o.detail["failure"] = std::string(report::hint_for(report::Failure::no_space).id);
+    o.error = report::ErrorInfo{"not enough space in the work dir " + work_dir.string() + ": " + s,
+                                std::string(report::hint_for(report::Failure::no_space).text)};
     return o;
   }
   if (cache_dir) {

@@ -1,11 +1,17 @@
 #include "taskrunner/preflight/runtime.hpp"
 
+#include <sched.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 
+#include "taskrunner/execution/process.hpp"
+#include "taskrunner/report/hints.hpp"
 #include "taskrunner/util/fs.hpp"
 
 namespace taskrunner::preflight {
@@ -54,7 +60,18 @@ CgroupMemory read_cgroup_memory(const std::filesystem::path& root) {
   return m;
 }
 
-Outcome check_runtime(const std::filesystem::path& cgroup_root) {
+bool user_namespaces_usable() {
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) ::_exit(::unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+Outcome check_runtime(const std::filesystem::path& cgroup_root, bool need_user_namespaces,
+                      const std::string& path_var) {
   Outcome o;
   o.detail["pid"] = ::getpid();
   o.detail["pid1"] = ::getpid() == 1;
@@ -71,6 +88,29 @@ Outcome check_runtime(const std::filesystem::path& cgroup_root) {
   cg["memory_limit_bytes"] = mem.limit ? nlohmann::json(*mem.limit) : nlohmann::json(nullptr);
   if (mem.current) cg["memory_current_bytes"] = *mem.current;
   o.detail["cgroup"] = cg;
+  std::string error;
+  if (const auto status = util::read_file("/proc/self/status", error, 65536)) {
+    const auto at = status->find("\nSeccomp:");
+    if (at != std::string::npos) {
+      const int mode = std::atoi(status->c_str() + at + 9);
+      o.detail["seccomp"] = mode == 0 ? "disabled" : mode == 1 ? "strict" : "filter";
+    }
+  }
+  const bool userns = user_namespaces_usable();
+  o.detail["user_namespaces"] = userns;
+  const bool bwrap = execution::find_on_path("bwrap", path_var).has_value();
+  const bool proot = execution::find_on_path("proot", path_var).has_value();
+  o.detail["bwrap"] = bwrap;
+  o.detail["proot"] = proot;
+  if (need_user_namespaces && !userns && !proot) {
+    const auto& h = report::hint_for(report::Failure::user_namespaces_blocked);
+    o.status = report::Status::warn;
+    o.detail["failure"] = std::string(h.id);
+    o.error = report::ErrorInfo{
+        "user namespaces are blocked here (unshare(CLONE_NEWUSER) failed) and "
+        "proot is not on PATH",
+        std::string(h.text)};
+  }
   return o;
 }
 

@@ -170,6 +170,7 @@ std::string Recorder::event_line(const Record& r) const {
   if (r.error) msg += ": " + r.error->message;
   // ordered_json: time, level and msg come first, as log viewers expect.
   nlohmann::ordered_json j = {
+      {"schema_version", 1},
       {"time", rfc3339_utc(std::chrono::system_clock::now())},
       {"level", level_for(r.status)},
       {"msg", msg},

@@ -25,6 +25,9 @@ std::optional<IndexEndpoint> parse_index_url(std::string_view url, std::string& 
     return std::nullopt;
   }
   ep.port = u.has_port() ? std::string(u.port()) : (ep.scheme == "https" ? "443" : "80");
+  ep.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
+  if (ep.target.back() != '/') ep.target += '/';  // PEP 503 pages are directories
+  if (u.has_query()) ep.target += "?" + std::string(u.encoded_query());
   return ep;
 }
 

@@ -104,7 +104,7 @@ void overlay_json(SpecInput& in, const std::string& json_text, const std::string
   }
 }
 
-TaskSpec validate(const SpecInput& in) {
+TaskSpec validate(const SpecInput& in, bool require_code) {
   TaskSpec spec;
   if (in.code && in.code_file) {
     throw SpecError("PYTHON_CODE", "both code and a code file are given; give only one");
@@ -126,7 +126,7 @@ TaskSpec validate(const SpecInput& in) {
     }
     if (st.st_size == 0) throw SpecError("PYTHON_CODE_FILE", p.string() + " is empty");
     spec.code_file = std::filesystem::absolute(p);
-  } else {
+  } else if (require_code) {
     throw SpecError("PYTHON_CODE",
                     "no code to run: set PYTHON_CODE or PYTHON_CODE_FILE (or pass --code / "
                     "--code-file, or python_code in the spec)");

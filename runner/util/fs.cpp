@@ -100,30 +100,36 @@ std::optional<std::string> read_file(const std::filesystem::path& path, std::str
 Status make_dirs(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return {errno_message("cannot create directory", path, ec.value())};
+  if (ec) return {errno_message("cannot create directory", path, ec.value()), ec.value()};
   return {};
 }
 
-bool probe_writable(const std::filesystem::path& dir, std::string& error) {
+bool probe_writable(const std::filesystem::path& dir, std::string& error, int* err) {
+  int ignored = 0;
+  int& code = err != nullptr ? *err : ignored;
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
-    error = errno_message("cannot stat", dir, errno);
+    code = errno;
+    error = errno_message("cannot stat", dir, code);
     return false;
   }
   if (!S_ISDIR(st.st_mode)) {
+    code = ENOTDIR;
     error = dir.string() + " is not a directory";
     return false;
   }
   const auto probe = dir / (".taskrunner-probe.tmp-" + std::to_string(::getpid()));
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    error = errno_message("cannot create a file in", dir, errno);
+    code = errno;
+    error = errno_message("cannot create a file in", dir, code);
     return false;
   }
   const int werr = write_all(fd, "x", 1);
   ::close(fd);
   ::unlink(probe.c_str());
   if (werr != 0) {
+    code = werr;
     error = errno_message("cannot write to", dir, werr);
     return false;
   }

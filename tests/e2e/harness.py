@@ -2,6 +2,8 @@
 taskrunner binary with an isolated environment."""
 import json
 import os
+
+import jsonschema
 import shutil
 import subprocess
 import sys
@@ -17,19 +19,32 @@ UV_DOUBLE = os.path.join(TESTS, "doubles", "uv-test-double")
 CHECKPOINT_IDS = ["spec", "runtime", "cache_mounts", "disk_space", "network", "uv", "nix",
                   "system_deps", "venv", "python_deps", "user_code"]
 STATUSES = {"running", "ok", "warn", "failed", "skipped", "timeout"}
+with open(os.path.join(TESTS, "..", "docs", "checkpoint.schema.json")) as _fh:
+    SCHEMA = json.load(_fh)
+jsonschema.Draft202012Validator.check_schema(SCHEMA)
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def validate_record(record):
+    """Every record any test sees must match docs/checkpoint.schema.json."""
+    VALIDATOR.validate(record)
+    return record
 
 
 class IndexServer:
     """tests/fixtures/index_server.py on 127.0.0.1, for the lifetime of a `with` block."""
 
-    def __init__(self, stall=0):
+    def __init__(self, stall=0, fail_files=0):
         self.stall = stall
+        self.fail_files = fail_files
 
     def __enter__(self):
         cmd = [sys.executable, os.path.join(TESTS, "fixtures", "index_server.py"), INDEX_DIR,
                "--lifetime", "1200"]
         if self.stall:
             cmd += ["--stall", str(self.stall)]
+        if self.fail_files:
+            cmd += ["--fail-files", str(self.fail_files)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
         self.url = f"http://127.0.0.1:{self.port}/simple"
@@ -53,7 +68,9 @@ class Result:
 
     def checkpoints(self):
         with open(os.path.join(self.results, "checkpoints.json")) as fh:
-            return json.load(fh)
+            doc = json.load(fh)
+        validate_record(doc)
+        return doc
 
     def record(self, cid):
         return next(c for c in self.checkpoints()["checkpoints"] if c["id"] == cid)
@@ -111,12 +128,20 @@ class TaskrunnerTest(unittest.TestCase):
                      env.get("TASKRUNNER_RESULTS_DIR", os.path.join(self.work, "results")),
                      time.monotonic() - t0)
         self.check_records(res)
+        # The log file holds the same event lines.
+        log = os.path.join(res.results, "taskrunner.log")
+        if os.path.exists(log):
+            with open(log, "rb") as fh:
+                for line in fh.read().split(b"\n"):
+                    if b'"event":"taskrunner.checkpoint"' in line:
+                        validate_record(json.loads(line))
         return res
 
     def check_records(self, res):
         """Every emitted record parses, fits in 4 KiB and has the documented fields."""
         for line, ev in zip(res.event_lines, res.events):
             self.assertLessEqual(len(line), 4096)
+            validate_record(ev)
             for field in ("time", "level", "msg", "event", "seq", "of", "id", "status",
                           "duration_ms", "detail"):
                 self.assertIn(field, ev)

@@ -10,7 +10,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CHECKPOINT_IDS, TASKRUNNER, UV_DOUBLE, TaskrunnerTest, clean_env)  # noqa: E402
+from harness import (CHECKPOINT_IDS, TASKRUNNER, UV_DOUBLE, TaskrunnerTest, clean_env,  # noqa: E402
+                     validate_record)
 
 
 class Success(TaskrunnerTest):
@@ -293,7 +294,7 @@ class Cli(TaskrunnerTest):
             proc.stdout.close()
         os.kill(child, signal.SIGKILL)  # it has its own process group; nobody else stops it
         with open(os.path.join(self.work, "results", "checkpoints.json")) as fh:
-            doc = json.load(fh)
+            doc = validate_record(json.load(fh))
         self.assertEqual([c["id"] for c in doc["checkpoints"]], CHECKPOINT_IDS)
         self.assertEqual(doc["checkpoints"][-1]["status"], "running")
         self.assertNotIn("exit_code", doc)

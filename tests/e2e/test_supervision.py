@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CHECKPOINT_IDS, TASKRUNNER, TaskrunnerTest  # noqa: E402
+from harness import CHECKPOINT_IDS, TASKRUNNER, TaskrunnerTest, validate_record  # noqa: E402
 
 READY = "import sys; print('ready', flush=True)\n"
 
@@ -128,7 +128,7 @@ class Supervision(TaskrunnerTest):
             proc.wait(timeout=30)
         self.assertEqual(proc.returncode, 143)
         with open(os.path.join(self.work, "results", "checkpoints.json")) as fh:
-            doc = json.load(fh)
+            doc = validate_record(json.load(fh))
         deps = next(c for c in doc["checkpoints"] if c["id"] == "python_deps")
         self.assertEqual(deps["status"], "failed")
         self.assertEqual(deps["detail"]["reason"], "terminated")
@@ -214,7 +214,7 @@ class Supervision(TaskrunnerTest):
         self.assertIn(f"pid {proc.pid}".encode(), log)
         self.assertIn(b"to-stderr", log)
         with open(os.path.join(self.work, "results", "checkpoints.json")) as fh:
-            user = json.load(fh)["checkpoints"][-1]
+            user = validate_record(json.load(fh))["checkpoints"][-1]
         self.assertEqual(user["id"], "user_code")
         self.assertTrue(user["detail"]["exec"])
 
@@ -254,7 +254,7 @@ class Pid1(TaskrunnerTest):
         self.assertEqual(res.returncode, 0, res.stderr[-2000:])
         self.assertEqual(res.stdout.strip(), b"zombies []")
         with open(os.path.join(self.work, "results", "checkpoints.json")) as fh:
-            runtime = json.load(fh)["checkpoints"][1]
+            runtime = validate_record(json.load(fh))["checkpoints"][1]
         self.assertTrue(runtime["detail"]["pid1"])
 
     def test_signal_to_pid1_is_forwarded(self):
@@ -267,7 +267,7 @@ class Pid1(TaskrunnerTest):
         proc.wait()
         time.sleep(2)
         with open(os.path.join(self.work, "results", "checkpoints.json")) as fh:
-            doc = json.load(fh)
+            doc = validate_record(json.load(fh))
         self.assertEqual(doc.get("exit_code"), 143)
         self.assertEqual(doc["checkpoints"][-1]["detail"].get("signal"), 15)
 

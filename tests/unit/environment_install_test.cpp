@@ -100,6 +100,18 @@ TEST(Diagnose, PipAndUvWording) {
   EXPECT_NE(f.message.find("conflict"), std::string::npos);
   f = diagnose_install_failure("error: subprocess-exited-with-error\n", 1, "i");
   EXPECT_NE(f.message.find("build failed"), std::string::npos);
+  f = diagnose_install_failure(
+      "ERROR: Could not install packages due to an OSError: HTTPConnectionPool(host='127.0.0.1', "
+      "port=1): Max retries exceeded with url: /files/six.whl (Caused by ResponseError('too many "
+      "503 error responses'))",
+      1, "i");
+  EXPECT_TRUE(f.transient);
+  EXPECT_EQ(f.failure, taskrunner::report::Failure::transient_network);
+  f = diagnose_install_failure(
+      "  Caused by: error sending request for url (http://x/simple/six/)\n  "
+      "Caused by: connection reset",
+      2, "i");
+  EXPECT_TRUE(f.transient);
   f = diagnose_install_failure("something else", 9, "i");
   EXPECT_NE(f.message.find("code 9"), std::string::npos);
   EXPECT_FALSE(f.package);

@@ -2,7 +2,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <fstream>
+#include <thread>
 
 #include "taskrunner/preflight/cache_mounts.hpp"
 #include "taskrunner/preflight/disk_space.hpp"
@@ -96,11 +100,39 @@ TEST(Network, SkippedConnectedRefusedAndBadUrl) {
   boost::asio::ip::tcp::acceptor acceptor(
       ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   const auto port = std::to_string(acceptor.local_endpoint().port());
+  // https: TCP only (no TLS client here), so a listening socket is enough.
   auto o =
-      check_network(true, "http://user:pw@127.0.0.1:" + port + "/simple", std::chrono::seconds(3));
+      check_network(true, "https://user:pw@127.0.0.1:" + port + "/simple", std::chrono::seconds(3));
   EXPECT_EQ(o.status, Status::ok);
   EXPECT_EQ(o.detail["address"], "127.0.0.1");
-  EXPECT_EQ(o.detail["index_url"], "http://***@127.0.0.1:" + port + "/simple");
+  EXPECT_EQ(o.detail["index_url"], "https://***@127.0.0.1:" + port + "/simple");
+
+  // http: one GET of the index page; a 404 means the URL path is wrong.
+  std::thread server([&] {
+    // The https check's connection is still in the backlog: skip connections that send nothing.
+    boost::asio::ip::tcp::socket s(ctx);
+    boost::asio::streambuf request;
+    for (;;) {
+      s = boost::asio::ip::tcp::socket(ctx);
+      acceptor.accept(s);
+      boost::system::error_code ec;
+      boost::asio::read_until(s, request, "\r\n\r\n", ec);
+      if (!ec) break;
+    }
+    std::istream in(&request);
+    std::string method;
+    std::string target;
+    in >> method >> target;
+    const std::string reply = target == "/simple/"
+                                  ? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                                  : "HTTP/1.1 500 Wrong Target\r\nContent-Length: 0\r\n\r\n";
+    boost::asio::write(s, boost::asio::buffer(reply));
+  });
+  o = check_network(true, "http://127.0.0.1:" + port + "/simple", std::chrono::seconds(3));
+  server.join();
+  EXPECT_EQ(o.status, Status::failed);
+  EXPECT_EQ(o.detail["http_status"], 404);
+  EXPECT_EQ(o.detail["failure"], "index_not_found");
   acceptor.close();
 
   o = check_network(true, "http://127.0.0.1:" + port + "/simple", std::chrono::seconds(3));

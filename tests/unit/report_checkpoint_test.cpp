@@ -57,7 +57,7 @@ TEST(Recorder, EmitsOneLinePerTransitionWithAllFields) {
   EXPECT_TRUE(b["time"].get<std::string>().ends_with("Z"));
   EXPECT_GE(b["duration_ms"].get<long>(), 0);
   // The first three keys are what log viewers show.
-  EXPECT_EQ(cap.lines[1].rfind("{\"time\":", 0), 0U);
+  EXPECT_EQ(cap.lines[1].rfind("{\"schema_version\":1,\"time\":", 0), 0U);
 }
 
 TEST(Recorder, EventLinesStayUnder4KiB) {

@@ -21,6 +21,7 @@ struct Settings {
   std::string python;                  ///< TASKRUNNER_PYTHON, default "python3" (PATH search)
   std::optional<std::string> uv;       ///< TASKRUNNER_UV: explicit uv binary
   std::optional<std::string> nix_portable;  ///< TASKRUNNER_NIX_PORTABLE
+  int install_retries = 2;  ///< TASKRUNNER_INSTALL_RETRIES: retries after a transient failure
   std::chrono::milliseconds install_timeout{
       std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)
   std::optional<std::chrono::milliseconds>
@@ -34,6 +35,7 @@ struct Settings {
   std::string trace_id;  ///< from TRACEPARENT (W3C Trace Context), empty if absent
   std::string span_id;   ///< the parent span id from TRACEPARENT
   bool exec = false;     ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
+  bool doctor = false;   ///< `taskrunner doctor`: preflight checkpoints only, no files written
   std::chrono::milliseconds network_timeout{
       std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)
@@ -43,9 +45,6 @@ struct Settings {
 /// Time kept back from Kubernetes' grace period (and before ARGO_DEADLINE) so taskrunner can
 /// record the last checkpoint and exit before the kubelet's SIGKILL.
 inline constexpr std::chrono::milliseconds kGraceMargin{2000};
-
-/// Parses an RFC 3339 timestamp ("2026-11-22T03:17:45Z", "…45.5+01:00"). nullopt if malformed.
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text);
 
 /// The trace id and parent span id of a W3C TRACEPARENT ("00-<32 hex>-<16 hex>-<2 hex>",
 /// https://www.w3.org/TR/trace-context/); both empty when absent or malformed.

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "taskrunner/execution/process.hpp"
+#include "taskrunner/report/hints.hpp"
 #include "taskrunner/tools/uv.hpp"
 
 namespace taskrunner::environment {
@@ -47,11 +48,14 @@ execution::Command install_command(const InstallContext& ctx,
 struct InstallFailure {
   std::string message;
   std::string hint;
-  std::optional<std::string> package;  ///< the requirement the installer could not find
+  std::optional<std::string> package;      ///< the requirement the installer could not find
+  std::optional<report::Failure> failure;  ///< the known failure (docs/hints.md), if recognised
+  bool transient = false;  ///< a network hiccup worth retrying (connection reset, timeout, 5xx)
 };
 
-/// Reads the installer's last output for known failures (unknown package, no matching version,
-/// resolution conflict, sdist build failure) in both pip's and uv's wording.
+/// Reads the installer's last output for known failures in both pip's and uv's wording:
+/// transient network errors first (connection reset or aborted, read timeout, HTTP 5xx — worth a
+/// retry), then unknown package, no matching version, resolution conflict, sdist build failure.
 InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_code,
                                         const std::string& redacted_index);
 

@@ -21,8 +21,15 @@ struct CgroupMemory {
 /// `root` is /sys/fs/cgroup in production; tests pass a fixture directory.
 CgroupMemory read_cgroup_memory(const std::filesystem::path& root);
 
-/// Collects: pid (and whether we are PID 1), uid/gid, kernel release, cgroup memory.
-/// Never fails; status ok.
-Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup");
+/// Whether this process may create a user namespace (what bwrap-based nix-portable needs): a
+/// forked child tries unshare(CLONE_NEWUSER) (user_namespaces(7)).
+bool user_namespaces_usable();
+
+/// Collects: pid (and whether we are PID 1), uid/gid, kernel release, cgroup memory, seccomp
+/// mode (/proc/self/status), user namespaces, bwrap/proot on `path_var`. Status ok; `warn` with
+/// the user_namespaces_blocked hint when `need_user_namespaces` (system deps were asked for) and
+/// neither user namespaces nor proot are available.
+Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup",
+                      bool need_user_namespaces = false, const std::string& path_var = "");
 
 }  // namespace taskrunner::preflight

@@ -12,6 +12,7 @@ struct IndexEndpoint {
   std::string scheme;  ///< "http" or "https"
   std::string host;    ///< host name or address, without brackets
   std::string port;    ///< explicit port, or the scheme's default ("80" / "443")
+  std::string target;  ///< path and query for an HTTP request, at least "/"
 };
 
 /// The PyPI simple index, used by pip and uv when no index is configured.

@@ -56,8 +56,9 @@ void overlay_json(SpecInput& input, const std::string& json_text, const std::str
 /// Validates everything and loads referenced files: exactly one of code / code file, non-empty
 /// code, readable code and requirements files, PEP 508 requirements, pip options other than
 /// --hash refused, nixpkgs attribute paths, an http(s) index URL. Reads files but creates none.
-/// Throws SpecError naming the field.
-TaskSpec validate(const SpecInput& input);
+/// Throws SpecError naming the field. `require_code` false (for `taskrunner doctor`) accepts a
+/// spec without code.
+TaskSpec validate(const SpecInput& input, bool require_code = true);
 
 /// A summary of the spec for the `spec` checkpoint's detail (no code text, no credentials).
 nlohmann::json describe(const TaskSpec& spec);

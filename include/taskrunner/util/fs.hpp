@@ -13,6 +13,7 @@ namespace taskrunner::util {
 /// complete sentence naming the path and `strerror(errno)`.
 struct Status {
   std::string error;
+  int err = 0;  ///< the errno behind `error`, when there is one
   [[nodiscard]] bool ok() const { return error.empty(); }
 };
 
@@ -40,8 +41,8 @@ Status make_dirs(const std::filesystem::path& path);
 
 /// True when `path` is a directory in which this process can create, write and remove a file
 /// (an actual probe, not access(2), so read-only mounts and full disks are caught).
-/// On false, `error` says why.
-bool probe_writable(const std::filesystem::path& dir, std::string& error);
+/// On false, `error` says why and `err` (if given) gets the errno.
+bool probe_writable(const std::filesystem::path& dir, std::string& error, int* err = nullptr);
 
 /// Device id of the file system holding `path` (stat(2) st_dev), or nullopt if it cannot be
 /// statted.

@@ -1,0 +1,13 @@
+#pragma once
+// Timestamps.
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace taskrunner::util {
+
+/// Parses an RFC 3339 timestamp ("2026-11-22T03:17:45Z", "…45.5+01:00"; RFC 3339 section 5.6)
+/// to a UTC time point (millisecond precision). nullopt if malformed.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text);
+
+}  // namespace taskrunner::util

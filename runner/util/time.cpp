@@ -1,0 +1,38 @@
+#include "taskrunner/util/time.hpp"
+
+#include <cmath>
+#include <ctime>
+#include <regex>
+
+namespace taskrunner::util {
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
+  static const std::regex kRfc3339(
+      R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, kRfc3339)) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  tm.tm_hour = std::stoi(m[4]);
+  tm.tm_min = std::stoi(m[5]);
+  tm.tm_sec = std::stoi(m[6]);
+  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  auto t = std::chrono::system_clock::from_time_t(::timegm(&tm));
+  if (m[7].matched) {
+    const double frac = std::stod("0" + m[7].str());
+    t += std::chrono::milliseconds(std::llround(frac * 1000.0));
+  }
+  if (m[9].matched) {
+    const auto offset =
+        std::chrono::hours(std::stoi(m[10])) + std::chrono::minutes(std::stoi(m[11]));
+    t += (m[9] == "+") ? -offset : offset;  // local = UTC + offset
+  }
+  return t;
+}
+
+}  // namespace taskrunner::util

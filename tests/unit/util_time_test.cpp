@@ -1,0 +1,17 @@
+#include "taskrunner/util/time.hpp"
+
+#include <gtest/gtest.h>
+
+using taskrunner::util::parse_rfc3339;
+
+TEST(Time, Rfc3339) {
+  const auto t = parse_rfc3339("2023-11-14T22:13:20Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 1700000000);
+  EXPECT_EQ(parse_rfc3339("2023-11-14T23:13:20.5+01:00"), *t + std::chrono::milliseconds(500));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T20:13:20-02:00"), *t);
+  for (const char* bad :
+       {"tomorrow", "2023-11-14", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20"}) {
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  }
+}
