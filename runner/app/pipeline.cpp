@@ -254,7 +254,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   ictx.installer = installer;
   ictx.venv = s.work_dir / "venv";
   ictx.cache_dir = cache_dir;
-  ictx.cache_on_same_filesystem = cache.same_filesystem_as_work_dir;
+  ictx.cache_on_same_filesystem = cache.hardlinks;
   ictx.index_url = spec.index_url;
   ictx.progress = ::isatty(STDERR_FILENO) != 0;
   ictx.base_env = s.env;

@@ -20,10 +20,10 @@ struct InstallContext {
   bool base_has_pip = false;          ///< pip path: reuse the base's pip (no ensurepip)
   std::filesystem::path venv;         ///< where the venv goes
   std::optional<std::filesystem::path> cache_dir;  ///< nullopt: run without cache
-  bool cache_on_same_filesystem = true;            ///< false → UV_LINK_MODE=copy
-  std::optional<std::string> index_url;            ///< may carry credentials: env only, never argv
-  bool progress = false;                           ///< stderr is a terminal
-  util::EnvMap base_env;                           ///< the environment to start from
+  bool cache_on_same_filesystem = true;  ///< hard links possible; false → UV_LINK_MODE=copy
+  std::optional<std::string> index_url;  ///< may carry credentials: env only, never argv
+  bool progress = false;                 ///< stderr is a terminal
+  util::EnvMap base_env;                 ///< the environment to start from
 };
 
 /// The installer's environment. uv: UV_CACHE_DIR (or UV_NO_CACHE=1), UV_PYTHON_DOWNLOADS=never,
