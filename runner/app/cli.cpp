@@ -101,7 +101,7 @@ int print_doctor(const report::Recorder& recorder, bool json) {
                   static_cast<long long>(r->duration_ms), what.c_str());
     }
   }
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   return failed ? report::exit_code::setup_failed : 0;
 }
 

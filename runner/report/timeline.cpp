@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -108,18 +109,18 @@ std::optional<std::string> render_timeline(const nlohmann::json& doc, std::strin
   char line[512];
   for (const auto& r : t->rows) {
     const auto offset = static_cast<std::size_t>(static_cast<double>(r.start_ms) * scale);
-    auto len = static_cast<std::size_t>(static_cast<double>(r.duration_ms) * scale + 0.5);
+    auto len = static_cast<std::size_t>(std::llround(static_cast<double>(r.duration_ms) * scale));
     if (len == 0 && r.duration_ms > 0) len = 1;
     std::string bar(std::min(offset, width), ' ');
     for (std::size_t i = 0; i < len && bar.size() < width + 1; ++i) bar += "#";
     bar.resize(width + 1, ' ');
-    std::snprintf(line, sizeof line, "%-12s %-8s %8lld ms |%s| %s\n", r.id.c_str(),
-                  r.status.c_str(), r.duration_ms, bar.c_str(), r.note.c_str());
+    (void)std::snprintf(line, sizeof line, "%-12s %-8s %8lld ms |%s| %s\n", r.id.c_str(),
+                        r.status.c_str(), r.duration_ms, bar.c_str(), r.note.c_str());
     out += line;
     if (!r.message.empty()) out += "    " + r.message + "\n";
     if (!r.hint.empty()) out += "    hint: " + r.hint + "\n";
   }
-  std::snprintf(line, sizeof line, "total %lld ms", t->total_ms);
+  (void)std::snprintf(line, sizeof line, "total %lld ms", t->total_ms);
   out += line;
   out += t->exit_code ? ", exit code " + std::to_string(*t->exit_code) + "\n" : ", unfinished\n";
   return out;
