@@ -127,6 +127,16 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name,
   return std::nullopt;
 }
 
+RunResult run_probe(ProcessRunner& runner, const Command& command, std::size_t capture_limit,
+                    std::chrono::milliseconds timeout) {
+  RunOptions opts;
+  opts.tee = false;
+  opts.capture_limit = capture_limit;
+  opts.timeout = timeout;
+  opts.grace = std::chrono::seconds(1);
+  return runner.run(command, opts);
+}
+
 RunResult SystemProcessRunner::run(const Command& command, const RunOptions& options) {
   RunResult result;
   const auto t0 = std::chrono::steady_clock::now();

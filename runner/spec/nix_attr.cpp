@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "taskrunner/util/text.hpp"
+
 namespace taskrunner::spec {
 
 std::optional<std::string> check_nix_attribute(std::string_view attr) {
@@ -31,18 +33,7 @@ std::optional<std::string> check_nix_attribute(std::string_view attr) {
 }
 
 std::vector<std::string> split_system_deps(std::string_view value) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (const char ch : value) {
-    if (ch == ',' || std::isspace(static_cast<unsigned char>(ch)) != 0) {
-      if (!cur.empty()) out.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur.push_back(ch);
-    }
-  }
-  if (!cur.empty()) out.push_back(std::move(cur));
-  return out;
+  return util::split_list(value);
 }
 
 }  // namespace taskrunner::spec

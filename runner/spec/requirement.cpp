@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "taskrunner/util/text.hpp"
+
 namespace taskrunner::spec {
 namespace {
 
@@ -279,17 +281,7 @@ std::string requirement_name(std::string_view req) {
 }
 
 std::vector<std::string> split_deps(std::string_view value) {
-  std::vector<std::string> pieces;
-  std::string cur;
-  for (const char ch : value) {
-    if (ch == ',' || std::isspace(static_cast<unsigned char>(ch)) != 0) {
-      if (!cur.empty()) pieces.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur.push_back(ch);
-    }
-  }
-  if (!cur.empty()) pieces.push_back(std::move(cur));
+  std::vector<std::string> pieces = util::split_list(value);
 
   const auto is_op_char = [](char ch) {
     return ch == '<' || ch == '>' || ch == '=' || ch == '!' || ch == '~';

@@ -54,13 +54,8 @@ std::optional<Interpreter> resolve_interpreter(const std::string& name, const ut
     }
   }
 
-  execution::Command cmd{interp.requested, {"-c", kProbe}, env, std::nullopt};
-  execution::RunOptions opts;
-  opts.tee = false;
-  opts.capture_limit = 8192;
-  opts.timeout = std::chrono::seconds(30);
-  opts.grace = std::chrono::seconds(1);
-  const auto r = runner.run(cmd, opts);
+  const auto r = execution::run_probe(runner, {interp.requested, {"-c", kProbe}, env, std::nullopt},
+                                      8192, std::chrono::seconds(30));
   if (!r.started || r.exit_code != 0) {
     error = "Python interpreter " + interp.requested.string() + " did not start" +
             (r.started ? " (exit code " + std::to_string(r.exit_code) + "): " + r.output_tail

@@ -22,13 +22,8 @@ std::optional<Installer> find_installer(const std::optional<std::string>& explic
   }
   if (!uv) return inst;  // pip fallback
 
-  execution::Command cmd{*uv, {"--version"}, env, std::nullopt};
-  execution::RunOptions opts;
-  opts.tee = false;
-  opts.capture_limit = 4096;
-  opts.timeout = std::chrono::seconds(10);
-  opts.grace = std::chrono::seconds(1);
-  const auto r = runner.run(cmd, opts);
+  const auto r = execution::run_probe(runner, {*uv, {"--version"}, env, std::nullopt}, 4096,
+                                      std::chrono::seconds(10));
   if (!r.started || r.exit_code != 0) {
     error = "uv at " + uv->string() + " does not run (`uv --version` " +
             (r.started ? "exited with " + std::to_string(r.exit_code) : r.start_error) + ")";

@@ -90,6 +90,11 @@ class SystemProcessRunner final : public ProcessRunner {
   Supervisor& supervisor_;
 };
 
+/// Runs a short probe (`uv --version`, the interpreter query) without teeing its output:
+/// captures up to `capture_limit` bytes of stdout, stops it after `timeout` (then 1 s grace).
+RunResult run_probe(ProcessRunner& runner, const Command& command, std::size_t capture_limit,
+                    std::chrono::milliseconds timeout);
+
 /// Searches `name` in the colon-separated `path_var` like execvp(3) (a name containing '/' is
 /// returned as is if executable). Returns nullopt when not found.
 std::optional<std::filesystem::path> find_on_path(const std::string& name,
