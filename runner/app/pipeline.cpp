@@ -32,47 +32,51 @@ using report::Id;
 using report::Status;
 using report::StepError;
 
-execution::Supervisor* g_supervisor = nullptr;
-bool g_doctor = false;  // diagnosis: record every failure and go on to the next check
+/// Records checkpoints around the work of each step.
+struct Checkpoints {
+  report::Recorder& rec;
+  execution::Supervisor* supervisor;  // null in tests without signal handling
+  bool doctor;                        // diagnosis: record every failure and go on to the next check
 
-/// Starts checkpoint `id`; if a terminating signal arrived since the last step, records it as
-/// failed (reason "terminated") and throws instead.
-void start_unless_signalled(report::Recorder& rec, Id id) {
-  rec.start(id);
-  if (const int sig = g_supervisor != nullptr ? g_supervisor->pending_termination() : 0) {
-    const StepError e(id, FailureKind::terminated,
-                      "stopped by signal " + std::to_string(sig) + " before " +
-                          std::string(report::name(id)) + " began",
-                      "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
-                      "in the task",
-                      {{"reason", "terminated"}, {"signal", sig}}, sig);
-    rec.finish(id, Status::failed, e.detail(), ErrorInfo{e.what(), e.hint()});
-    throw e;
+  /// Starts checkpoint `id`; if a terminating signal arrived since the last step, records it as
+  /// failed (reason "terminated") and throws instead.
+  void start(Id id) const {
+    rec.start(id);
+    if (const int sig = supervisor != nullptr ? supervisor->pending_termination() : 0) {
+      const StepError e(id, FailureKind::terminated,
+                        "stopped by signal " + std::to_string(sig) + " before " +
+                            std::string(report::name(id)) + " began",
+                        "the pod is being stopped (cancelled workflow or deadline); nothing to "
+                        "fix in the task",
+                        {{"reason", "terminated"}, {"signal", sig}}, sig);
+      rec.finish(id, Status::failed, e.detail(), ErrorInfo{e.what(), e.hint()});
+      throw e;
+    }
   }
-}
 
-/// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
-/// a `failed` outcome becomes a StepError.
-void checkpoint(report::Recorder& rec, Id id, const std::function<Outcome()>& step) {
-  start_unless_signalled(rec, id);
-  Outcome o;
-  try {
-    o = step();
-  } catch (const StepError& e) {
-    rec.finish(id, report::status_for(e.kind()), e.detail(), ErrorInfo{e.what(), e.hint()});
-    if (g_doctor) return;
-    throw;
+  /// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
+  /// a `failed` outcome becomes a StepError. In doctor mode neither is thrown.
+  void run(Id id, const std::function<Outcome()>& step) const {
+    start(id);
+    Outcome o;
+    try {
+      o = step();
+    } catch (const StepError& e) {
+      rec.finish(id, report::status_for(e.kind()), e.detail(), ErrorInfo{e.what(), e.hint()});
+      if (doctor) return;
+      throw;
+    }
+    rec.finish(id, o.status, o.detail, o.error);
+    if (o.status == Status::warn && o.error) {
+      report::log().warn("{}: {} (hint: {})", report::name(id), o.error->message, o.error->hint);
+    }
+    if (o.status == Status::failed && !doctor) {
+      // Recorded above; the boundary error only carries the exit code and summary from here.
+      throw StepError(id, FailureKind::failed, o.error ? o.error->message : "failed",
+                      o.error ? o.error->hint : "");
+    }
   }
-  rec.finish(id, o.status, o.detail, o.error);
-  if (o.status == Status::warn && o.error) {
-    report::log().warn("{}: {} (hint: {})", report::name(id), o.error->message, o.error->hint);
-  }
-  if (o.status == Status::failed && !g_doctor) {
-    // Recorded above; the boundary error only carries the exit code and summary from here.
-    throw StepError(id, FailureKind::failed, o.error ? o.error->message : "failed",
-                    o.error ? o.error->hint : "");
-  }
-}
+};
 
 /// `limit` shortened so the step ends kGraceMargin + grace before ARGO_DEADLINE, leaving time
 /// to stop it and record its checkpoint. `by_deadline` tells whether the deadline decided.
@@ -140,13 +144,14 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
 }
 
 int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& rec,
-              execution::ProcessRunner& runner) {
+              execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
+  const Checkpoints cp{rec, supervisor, s.doctor};
   const std::string index = spec.index_url.value_or(std::string(spec::kDefaultIndexUrl));
   const std::string redacted_index = spec::redact_url(index);
   const bool need_python_deps = !spec.python_deps.empty();
 
   // runtime: the container, plus the work and results dirs we are about to use.
-  checkpoint(rec, Id::runtime, [&] {
+  cp.run(Id::runtime, [&] {
     Outcome o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
                                          util::get(s.env, "PATH").value_or(""));
     for (const auto& dir : {s.work_dir, s.results_dir}) {
@@ -171,22 +176,22 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   });
 
   preflight::CacheCheck cache;
-  checkpoint(rec, Id::cache_mounts, [&] {
+  cp.run(Id::cache_mounts, [&] {
     cache = preflight::check_cache_mounts(spec.use_cache, s.uv_cache_dir, s.work_dir);
     return cache.outcome;
   });
   const std::optional<std::filesystem::path> cache_dir =
       cache.usable ? std::optional(s.uv_cache_dir) : std::nullopt;
 
-  checkpoint(rec, Id::disk_space,
-             [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
+  cp.run(Id::disk_space,
+         [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
 
-  checkpoint(rec, Id::network, [&] {
+  cp.run(Id::network, [&] {
     return preflight::check_network(need_python_deps || s.doctor, index, s.network_timeout);
   });
 
   tools::Installer installer;
-  checkpoint(rec, Id::uv, [&] {
+  cp.run(Id::uv, [&] {
     Outcome o;
     std::string error;
     const auto path_var = util::get(s.env, "PATH").value_or("");
@@ -213,7 +218,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     return o;
   });
 
-  checkpoint(rec, Id::nix, [&] {
+  cp.run(Id::nix, [&] {
     Outcome o;
     const auto nix =
         tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
@@ -235,7 +240,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
   if (s.doctor) return 0;
 
-  checkpoint(rec, Id::system_deps, [&] {
+  cp.run(Id::system_deps, [&] {
     Outcome o;
     if (spec.system_deps.empty()) {
       o.status = Status::skipped;
@@ -259,7 +264,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   ictx.progress = ::isatty(STDERR_FILENO) != 0;
   ictx.base_env = s.env;
 
-  checkpoint(rec, Id::venv, [&] {
+  cp.run(Id::venv, [&] {
     Outcome o;
     std::string error;
     const auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
@@ -297,7 +302,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     return o;
   });
 
-  checkpoint(rec, Id::python_deps, [&] {
+  cp.run(Id::python_deps, [&] {
     Outcome o;
     if (!need_python_deps) {
       o.status = Status::skipped;
@@ -347,7 +352,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   int code = 0;
   const auto command = execution::user_code_command(spec, ictx.venv, s.env);
   if (s.exec) {
-    checkpoint(rec, Id::user_code, [&] {
+    cp.run(Id::user_code, [&] {
       Outcome o;
       o.detail = {{"exec", true},
                   {"reason", "handed over: taskrunner replaced itself with Python"}};
@@ -357,7 +362,7 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     report::log().error("exec mode: {}", error);
     return report::exit_code::no_interpreter;
   }
-  start_unless_signalled(rec, Id::user_code);
+  cp.start(Id::user_code);
   execution::RunOptions opts;
   bool by_deadline = false;
   opts.timeout = bounded(s.code_timeout, s, by_deadline);
@@ -409,10 +414,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
 int run_pipeline(const Settings& settings, const spec::TaskSpec& spec, report::Recorder& recorder,
                  execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
-  g_supervisor = supervisor;
-  g_doctor = settings.doctor;
   try {
-    return run_steps(settings, spec, recorder, runner);
+    return run_steps(settings, spec, recorder, runner, supervisor);
   } catch (const StepError& e) {
     report::log().error("failed at checkpoint {}: {}", report::name(e.checkpoint()), e.what());
     if (!e.hint().empty()) report::log().error("hint: {}", e.hint());
