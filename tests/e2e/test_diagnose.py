@@ -160,14 +160,11 @@ class Hints(TaskrunnerTest):
     def test_step_timeout(self):
         with IndexServer(stall=60) as slow:
             res = self.run_tr(env=self.env(PYTHON_CODE="1", PYTHON_DEPS="six", TASKRUNNER_INDEX_URL=slow.url,
-                                           TASKRUNNER_INSTALL_TIMEOUT="2", TASKRUNNER_GRACE_SECONDS="1",
-                                           TASKRUNNER_NETWORK_TIMEOUT="0.5"))
-        # The network check's HTTP request times out against a stalled index first.
-        self.assertIn(res.code, (124, 125))
-        if res.code == 124:
-            self.expect(res, "python_deps", "step_timeout", status="timeout")
-        else:
-            self.assertEqual(res.record("network")["status"], "failed")
+                                           TASKRUNNER_INSTALL_TIMEOUT="2", TASKRUNNER_GRACE_SECONDS="1"))
+        # The index page answers (the network check passes); the package pages hang.
+        self.assertEqual(res.code, 124)
+        self.assertEqual(res.record("network")["status"], "ok")
+        self.expect(res, "python_deps", "step_timeout", status="timeout")
 
     def test_volume_permission_denied(self):
         if os.getuid() != 0 or not shutil.which("setpriv"):
