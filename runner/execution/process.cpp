@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
@@ -96,9 +97,28 @@ struct Stream {
   std::array<char, 65536> buf{};
   bool open = true;
   std::uint64_t* counter;
+  std::string partial;  ///< an incomplete last line, held back when lines are prefixed
   Stream(asio::io_context& ctx, int read_fd, int target, std::uint64_t* count)
       : pipe(ctx, read_fd), target_fd(target), counter(count) {}
 };
+
+/// Longest incomplete line held back for prefixing before it is written anyway (bytes).
+constexpr std::size_t kMaxPartialLine = 65536;
+
+/// `text` (whole lines) with `prefix` in front of every line.
+std::string prefix_lines(std::string_view text, const std::string& prefix) {
+  std::string out;
+  out.reserve(text.size() + prefix.size() * 4);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size() - 1;
+    out += prefix;
+    out.append(text.substr(start, nl - start + 1));
+    start = nl + 1;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -137,23 +157,206 @@ RunResult run_probe(ProcessRunner& runner, const Command& command, std::size_t c
   return runner.run(command, opts);
 }
 
-RunResult SystemProcessRunner::run(const Command& command, const RunOptions& options) {
-  RunResult result;
-  const auto t0 = std::chrono::steady_clock::now();
+std::unique_ptr<BackgroundRun> ProcessRunner::start(const Command& command,
+                                                    const RunOptions& options,
+                                                    OnFinished on_finished) {
+  // Sequential fallback for test doubles: run now, report a finished background run.
+  struct Done final : BackgroundRun {
+    RunResult result;
+    [[nodiscard]] bool finished() const override { return true; }
+    RunResult wait() override { return result; }
+    RunResult stop() override { return result; }
+  };
+  auto done = std::make_unique<Done>();
+  done->result = run(command, options);
+  if (on_finished) on_finished(done->result);
+  return done;
+}
 
+/// One child process and everything streaming, timing and waiting for it. Shared by the
+/// handlers queued on the io_context, so it outlives every one of them.
+struct Job : std::enable_shared_from_this<Job> {
+  Job(SystemProcessRunner& r, RunOptions o, bool bg, OnFinished done)
+      : runner(r),
+        options(std::move(o)),
+        background(bg),
+        on_finished(std::move(done)),
+        drain_timer(r.supervisor().context()),
+        deadline(r.supervisor().context()),
+        grace_timer(r.supervisor().context()) {}
+
+  SystemProcessRunner& runner;
+  RunOptions options;
+  bool background;
+  OnFinished on_finished;
+  RunResult result;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  pid_t pid = -1;
+  std::optional<Stream> out;
+  std::optional<Stream> err;
+  asio::steady_timer drain_timer;
+  asio::steady_timer deadline;
+  asio::steady_timer grace_timer;
+  bool exited = false;
+  bool finished = false;
+  char last_to_stderr = '\n';
+  char last_to_log = '\n';
+
+  void launch(const Command& command);
+  void emit(Stream& s, const char* data, std::size_t n) {
+    const int log_fd = report::log_file_fd();
+    (void)util::write_all(s.target_fd, data, n);
+    if (s.target_fd == STDERR_FILENO) last_to_stderr = data[n - 1];
+    if (log_fd >= 0) {
+      (void)util::write_all(log_fd, data, n);
+      last_to_log = data[n - 1];
+    }
+  }
+  void tee(Stream& s, const char* data, std::size_t n) {
+    if (options.line_prefix.empty()) {
+      emit(s, data, n);
+      return;
+    }
+    s.partial.append(data, n);
+    auto cut = s.partial.rfind('\n');
+    if (cut == std::string::npos && s.partial.size() < kMaxPartialLine) return;
+    if (cut == std::string::npos) {
+      s.partial += '\n';
+      cut = s.partial.size() - 1;
+    }
+    const auto text = prefix_lines(std::string_view(s.partial).substr(0, cut + 1),
+                                   options.line_prefix);
+    s.partial.erase(0, cut + 1);
+    emit(s, text.data(), text.size());
+  }
+  void on_chunk(Stream& s, std::size_t n) {
+    *s.counter += n;
+    if (options.tee) tee(s, s.buf.data(), n);
+    if (&s == &*out && result.captured_stdout.size() < options.capture_limit) {
+      const auto room = options.capture_limit - result.captured_stdout.size();
+      result.captured_stdout.append(s.buf.data(), std::min(room, n));
+    }
+    if (options.tail_limit > 0) {
+      result.output_tail.append(s.buf.data(), n);
+      if (result.output_tail.size() > 2 * options.tail_limit) {
+        result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
+      }
+    }
+  }
+  void read_more(Stream& s) {
+    s.pipe.async_read_some(asio::buffer(s.buf), [self = shared_from_this(), &s](
+                                                    boost::system::error_code ec, std::size_t n) {
+      if (n > 0) self->on_chunk(s, n);
+      if (ec) {
+        s.open = false;
+        if (self->options.tee && !s.partial.empty()) {
+          s.partial += '\n';
+          self->tee(s, "", 0);
+        }
+        self->check_done();
+        return;
+      }
+      self->read_more(s);
+    });
+  }
+  void kill_group(int sig) const { ::kill(-pid, sig); }
+  /// SIGTERM now, SIGKILL after the grace period unless it exited.
+  void terminate_group() {
+    kill_group(SIGTERM);
+    grace_timer.expires_after(options.grace);
+    grace_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec && !self->exited) self->kill_group(SIGKILL);
+    });
+  }
+  void arm_deadline() {
+    if (!options.timeout) return;
+    deadline.expires_after(*options.timeout);
+    deadline.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->exited) return;
+      self->result.timed_out = true;
+      self->terminate_group();
+    });
+  }
+  void on_exit(int raw_status) {
+    if (exited) return;
+    exited = true;
+    result.raw_status = raw_status;
+    result.exit_code = report::exit_code_from_wait_status(raw_status);
+    if (out->open || err->open) {
+      // Descendants may still hold the pipes: drain for a bounded time, then stop reading.
+      drain_timer.expires_after(kDrainAfterExit);
+      drain_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec) return;
+        boost::system::error_code ignored;
+        self->out->pipe.close(ignored);
+        self->err->pipe.close(ignored);
+      });
+    }
+    check_done();
+  }
+  void on_signal(int sig) {
+    if (exited) return;
+    if (options.forward_signals) {
+      kill_group(sig);
+      if (sig == SIGTERM) {
+        grace_timer.expires_after(options.grace);
+        grace_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+          if (!ec && !self->exited) self->kill_group(SIGKILL);
+        });
+      }
+    } else if (is_terminating(sig) && result.interrupted_by == 0) {
+      result.interrupted_by = sig;
+      terminate_group();
+    }
+  }
+  /// Once exited and drained: cancel timers, leave the active list, tell the owner.
+  void check_done() {
+    if (finished || !exited || out->open || err->open) return;
+    finished = true;
+    deadline.cancel();
+    grace_timer.cancel();
+    drain_timer.cancel();
+    result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count();
+    auto& active = runner.active();
+    const auto self = shared_from_this();
+    active.erase(std::remove(active.begin(), active.end(), self), active.end());
+    // Queued signals stay queued for the next step (Supervisor::pending_termination).
+    if (active.empty()) runner.supervisor().signals().cancel();
+    if (on_finished) on_finished(result);
+  }
+  /// After finishing: leftovers of the step, newline fix-ups, bookkeeping.
+  void finalize() {
+    runner.supervisor().unwatch(pid);
+    result.strays_killed =
+        runner.supervisor().kill_strays(pid, std::min(options.grace, kStrayGrace));
+    if (last_to_stderr != '\n') (void)util::write_all(STDERR_FILENO, "\n", 1);
+    if (last_to_log != '\n') (void)util::write_all(report::log_file_fd(), "\n", 1);
+    if (result.output_tail.size() > options.tail_limit) {
+      result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
+    }
+  }
+};
+
+void Job::launch(const Command& command) {
   int out_p[2];
   int err_p[2];
-  if (::pipe2(out_p, O_CLOEXEC) != 0 || ::pipe2(err_p, O_CLOEXEC) != 0) {
+  if (::pipe2(out_p, O_CLOEXEC) != 0) {
     result.start_error = util::errno_message("cannot create pipes for", command.executable, errno);
-    return result;
+    return;
+  }
+  if (::pipe2(err_p, O_CLOEXEC) != 0) {
+    result.start_error = util::errno_message("cannot create pipes for", command.executable, errno);
+    ::close(out_p[0]);
+    ::close(out_p[1]);
+    return;
   }
   Fd out_w(out_p[1]);
   Fd err_w(err_p[1]);
   Fd in_fd(options.inherit_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC));
 
-  asio::io_context& ctx = supervisor_.context();
-  ctx.restart();
-
+  asio::io_context& ctx = runner.supervisor().context();
   std::vector<std::string> envp = util::to_envp(command.env);
   const bp::filesystem::path start_dir = command.cwd ? command.cwd->string() : std::string(".");
   std::optional<bp::process> launched;
@@ -169,152 +372,124 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
     ::close(out_p[0]);
     ::close(err_p[0]);
     result.start_error = util::errno_message("cannot start", command.executable, e.code().value());
-    return result;
+    return;
   }
   // Waiting is the Supervisor's (waitpid on SIGCHLD): release Boost's handle so it neither
   // waits nor terminates the child when it goes out of scope.
-  const int pid = launched->id();
+  pid = launched->id();
   launched->detach();
   launched.reset();
-  out_w.reset();
-  err_w.reset();
-  in_fd.reset();
+  runner.supervisor().watch(pid);
   result.started = true;
-  Stream out(ctx, out_p[0], options.stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
-             &result.stdout_bytes);
-  Stream err(ctx, err_p[0], STDERR_FILENO, &result.stderr_bytes);
+  out.emplace(ctx, out_p[0], options.stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
+              &result.stdout_bytes);
+  err.emplace(ctx, err_p[0], STDERR_FILENO, &result.stderr_bytes);
   // The child calls setpgid itself; doing it here too closes the race with an early kill().
   ::setpgid(pid, pid);
+}
 
-  const int log_fd = report::log_file_fd();
-  char last_to_stderr = '\n';
-  char last_to_log = '\n';
-  const auto on_chunk = [&](Stream& s, std::size_t n) {
-    *s.counter += n;
-    if (options.tee) {
-      (void)util::write_all(s.target_fd, s.buf.data(), n);
-      if (s.target_fd == STDERR_FILENO) last_to_stderr = s.buf[n - 1];
-      if (log_fd >= 0) {
-        (void)util::write_all(log_fd, s.buf.data(), n);
-        last_to_log = s.buf[n - 1];
+void SystemProcessRunner::arm_signals() {
+  if (signals_armed_) return;
+  signals_armed_ = true;
+  supervisor_.signals().async_wait([this](boost::system::error_code ec, int sig) {
+    signals_armed_ = false;
+    if (ec) return;
+    const auto jobs = active_;  // handlers may remove jobs from active_
+    if (sig == SIGCHLD) {
+      supervisor_.reap();
+      for (const auto& j : jobs) {
+        if (const auto status = supervisor_.status_of(j->pid)) j->on_exit(*status);
       }
+    } else {
+      for (const auto& j : jobs) j->on_signal(sig);
     }
-    if (&s == &out && result.captured_stdout.size() < options.capture_limit) {
-      const auto room = options.capture_limit - result.captured_stdout.size();
-      result.captured_stdout.append(s.buf.data(), std::min(room, n));
-    }
-    if (options.tail_limit > 0) {
-      result.output_tail.append(s.buf.data(), n);
-      if (result.output_tail.size() > 2 * options.tail_limit) {
-        result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
-      }
-    }
-  };
+    if (!active_.empty()) arm_signals();
+  });
+}
 
-  bool exited = false;
-  asio::steady_timer drain_timer(ctx);
-  asio::steady_timer deadline(ctx);
-  asio::steady_timer grace_timer(ctx);
-  asio::signal_set& signals = supervisor_.signals();
-  const auto finish_if_done = [&] {
-    if (exited && !out.open && !err.open) {
-      deadline.cancel();
-      grace_timer.cancel();
-      drain_timer.cancel();
-      signals.cancel();  // queued signals stay queued for the next step
+void SystemProcessRunner::drive(const std::function<bool()>& done) {
+  asio::io_context& ctx = supervisor_.context();
+  while (!done()) {
+    if (ctx.run_one() == 0) {
+      ctx.restart();
+      if (ctx.poll() == 0 && !done()) break;  // nothing left that could finish it
     }
-  };
-  std::function<void(Stream&)> read_more = [&](Stream& s) {
-    s.pipe.async_read_some(asio::buffer(s.buf), [&](boost::system::error_code rec, std::size_t n) {
-      if (n > 0) on_chunk(s, n);
-      if (rec) {
-        s.open = false;
-        finish_if_done();
-        return;
-      }
-      read_more(s);
-    });
-  };
-  read_more(out);
-  read_more(err);
-
-  const auto kill_group = [&](int sig) { ::kill(-pid, sig); };
-  const auto terminate_group = [&] {
-    kill_group(SIGTERM);
-    grace_timer.expires_after(options.grace);
-    grace_timer.async_wait([&](boost::system::error_code tec) {
-      if (!tec) kill_group(SIGKILL);
-    });
-  };
-
-  if (options.timeout) {
-    deadline.expires_after(*options.timeout);
-    deadline.async_wait([&](boost::system::error_code tec) {
-      if (tec || exited) return;
-      result.timed_out = true;
-      terminate_group();
-    });
   }
+  if (active_.empty()) {
+    ctx.poll();  // completes the cancelled signal wait
+    ctx.restart();
+  }
+}
 
-  const auto on_exit = [&](int raw_status) {
-    exited = true;
-    result.raw_status = raw_status;
-    finish_if_done();
-    if (out.open || err.open) {
-      // Descendants may still hold the pipes: drain for a bounded time, then stop reading.
-      drain_timer.expires_after(kDrainAfterExit);
-      drain_timer.async_wait([&](boost::system::error_code dec) {
-        if (dec) return;
-        boost::system::error_code ignored;
-        out.pipe.close(ignored);
-        err.pipe.close(ignored);
-      });
-    }
-  };
+namespace {
 
-  std::function<void()> wait_signal = [&] {
-    signals.async_wait([&](boost::system::error_code sec, int sig) {
-      if (sec) return;
-      if (sig == SIGCHLD) {
-        if (!exited) {
-          if (const auto status = supervisor_.reap(pid)) on_exit(*status);
-        } else {
-          supervisor_.reap();
-        }
-      } else if (exited) {
-        // The step is over; nothing to pass the signal to.
-      } else if (options.forward_signals) {
-        kill_group(sig);
-        if (sig == SIGTERM) {
-          grace_timer.expires_after(options.grace);
-          grace_timer.async_wait([&](boost::system::error_code tec) {
-            if (!tec && !exited) kill_group(SIGKILL);
-          });
-        }
-      } else if (is_terminating(sig) && result.interrupted_by == 0) {
-        result.interrupted_by = sig;
-        terminate_group();
-      }
-      if (!(exited && !out.open && !err.open)) wait_signal();
-    });
-  };
-  wait_signal();
+std::shared_ptr<Job> start_job(SystemProcessRunner& runner, const Command& command,
+                               const RunOptions& options, bool background, OnFinished done) {
+  auto job = std::make_shared<Job>(runner, options, background, std::move(done));
+  runner.supervisor().context().restart();
+  job->launch(command);
+  if (!job->result.started) return job;
+  runner.active().push_back(job);
+  job->read_more(*job->out);
+  job->read_more(*job->err);
+  job->arm_deadline();
+  runner.arm_signals();
   // The child may have exited before its SIGCHLD could be waited for.
-  if (const auto status = supervisor_.reap(pid)) on_exit(*status);
+  runner.supervisor().reap();
+  if (const auto status = runner.supervisor().status_of(job->pid)) job->on_exit(*status);
+  return job;
+}
 
-  ctx.run();
-  ctx.restart();
-  result.strays_killed = supervisor_.kill_strays(pid, std::min(options.grace, kStrayGrace));
-  if (last_to_stderr != '\n') (void)util::write_all(STDERR_FILENO, "\n", 1);
-  if (last_to_log != '\n') (void)util::write_all(log_fd, "\n", 1);
-  result.exit_code = report::exit_code_from_wait_status(result.raw_status);
-  result.duration_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
-  if (result.output_tail.size() > options.tail_limit) {
-    result.output_tail.erase(0, result.output_tail.size() - options.tail_limit);
+struct Background final : BackgroundRun {
+  std::shared_ptr<Job> job;
+  bool waited = false;
+  explicit Background(std::shared_ptr<Job> j) : job(std::move(j)) {}
+  ~Background() override {
+    if (!waited) (void)stop();
   }
-  return result;
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  [[nodiscard]] bool finished() const override {
+    return !job->result.started || job->finished;
+  }
+  RunResult wait() override {
+    if (!job->result.started || waited) return job->result;
+    waited = true;
+    job->runner.drive([&] { return job->finished; });
+    job->finalize();
+    return job->result;
+  }
+  RunResult stop() override {
+    if (job->result.started && !job->exited) job->terminate_group();
+    return wait();
+  }
+};
+
+}  // namespace
+
+RunResult SystemProcessRunner::run(const Command& command, const RunOptions& options) {
+  auto job = start_job(*this, command, options, false, {});
+  if (!job->result.started) return job->result;
+  drive([&] { return job->finished; });
+  job->finalize();
+  return job->result;
+}
+
+std::unique_ptr<BackgroundRun> SystemProcessRunner::start(const Command& command,
+                                                          const RunOptions& options,
+                                                          OnFinished on_finished) {
+  auto job = start_job(*this, command, options, true, on_finished);
+  if (!job->result.started && on_finished) on_finished(job->result);
+  return std::make_unique<Background>(std::move(job));
+}
+
+void SystemProcessRunner::cancel_running() {
+  for (const auto& j : std::vector(active_)) {
+    if (!j->background && !j->exited && !j->result.cancelled) {
+      j->result.cancelled = true;
+      j->terminate_group();
+    }
+  }
 }
 
 }  // namespace taskrunner::execution

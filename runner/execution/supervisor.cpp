@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -38,14 +39,26 @@ std::optional<int> Supervisor::reap(pid_t watched) {
     if (p > 0) {
       if (p == watched) {
         result = status;
+      } else if (auto it = watched_.find(p); it != watched_.end()) {
+        it->second = status;
       } else {
         ++orphans_reaped_;
       }
       continue;
     }
     if (p < 0 && errno == EINTR) continue;
+    if (!result && watched > 0) result = status_of(watched);
     return result;  // 0: children left but none exited; -1/ECHILD: no children
   }
+}
+
+void Supervisor::watch(pid_t pid) { watched_.try_emplace(pid); }
+
+void Supervisor::unwatch(pid_t pid) { watched_.erase(pid); }
+
+std::optional<int> Supervisor::status_of(pid_t pid) const {
+  const auto it = watched_.find(pid);
+  return it == watched_.end() ? std::nullopt : it->second;
 }
 
 namespace {
@@ -81,9 +94,24 @@ bool has_children() {
 }  // namespace
 
 int Supervisor::kill_strays(pid_t pgid, std::chrono::milliseconds grace) {
+  // Steps still running (a background step) and their process groups are not strays.
+  const auto strays = [&] {
+    std::vector<pid_t> out;
+    for (const pid_t p : own_children()) {
+      const pid_t group = ::getpgid(p);
+      if (watched_.count(p) == 0 && (group == pgid || watched_.count(group) == 0)) {
+        out.push_back(p);
+      }
+    }
+    return out;
+  };
+  const auto others_running = [&] {
+    return std::any_of(watched_.begin(), watched_.end(),
+                       [&](const auto& w) { return w.first != pgid && !w.second; });
+  };
   int signalled = 0;
   if (pgid > 0 && ::kill(-pgid, SIGTERM) == 0) ++signalled;
-  for (const pid_t p : own_children()) {
+  for (const pid_t p : strays()) {
     if (::kill(p, SIGTERM) == 0) ++signalled;
   }
   if (signalled == 0) {
@@ -94,12 +122,14 @@ int Supervisor::kill_strays(pid_t pgid, std::chrono::milliseconds grace) {
   while (std::chrono::steady_clock::now() < deadline) {
     reap();
     const bool group_alive = pgid > 0 && ::kill(-pgid, 0) == 0;
-    if (!group_alive && !has_children()) return signalled;
+    if (!group_alive && (others_running() ? strays().empty() : !has_children())) {
+      return signalled;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (pgid > 0) ::kill(-pgid, SIGKILL);
-  for (const pid_t p : own_children()) ::kill(p, SIGKILL);
-  for (int i = 0; i < 50 && has_children(); ++i) {
+  for (const pid_t p : strays()) ::kill(p, SIGKILL);
+  for (int i = 0; i < 50 && (others_running() ? !strays().empty() : has_children()); ++i) {
     reap();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

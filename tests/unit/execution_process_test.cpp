@@ -151,3 +151,74 @@ TEST(UserCode, CommandAndEnvironment) {
   EXPECT_EQ(user_code_command(spec, "/w/venv", {}).args,
             (std::vector<std::string>{"/src/task.py"}));
 }
+
+TEST(Process, BackgroundRunsWhileForegroundRuns) {
+  Supervisor sup;
+  SystemProcessRunner r(sup);
+  auto opts = capture();
+  bool notified = false;
+  const std::string flag = "/tmp/taskrunner-bg-" + std::to_string(::getpid());
+  // Each waits (up to 5 s) for the other's file: both finish only if they overlap.
+  auto bg = r.start(sh("touch " + flag + ".bg; i=0; while [ ! -e " + flag +
+                       ".fg ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+                       "[ -e " + flag + ".fg ] && printf bg; exit 3"),
+                    opts, [&](const RunResult& res) { notified = res.exit_code == 3; });
+  const auto fg = r.run(sh("touch " + flag + ".fg; i=0; while [ ! -e " + flag +
+                           ".bg ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+                           "[ -e " + flag + ".bg ] && printf fg"),
+                        opts);
+  const auto res = bg->wait();
+  ::unlink((flag + ".bg").c_str());
+  ::unlink((flag + ".fg").c_str());
+  EXPECT_EQ(fg.captured_stdout, "fg");
+  EXPECT_TRUE(notified);
+  EXPECT_EQ(res.exit_code, 3);
+  EXPECT_EQ(res.captured_stdout, "bg");
+  EXPECT_EQ(fg.strays_killed, 0);  // the background step is not a stray of the foreground one
+}
+
+TEST(Process, CancelRunningStopsTheForegroundWhenTheBackgroundFails) {
+  Supervisor sup;
+  SystemProcessRunner r(sup);
+  auto bg = r.start(sh("sleep 0.2; exit 1"), capture(),
+                    [&](const RunResult& res) {
+                      if (res.exit_code != 0) r.cancel_running();
+                    });
+  const auto fg = r.run(sh("sleep 30"), capture());
+  EXPECT_TRUE(fg.cancelled);
+  EXPECT_EQ(fg.exit_code, 128 + SIGTERM);
+  EXPECT_LT(fg.duration_ms, 5000);
+  EXPECT_EQ(bg->wait().exit_code, 1);
+}
+
+TEST(Process, StopEndsABackgroundRun) {
+  Supervisor sup;
+  SystemProcessRunner r(sup);
+  auto bg = r.start(sh("sleep 30"), capture(), {});
+  EXPECT_FALSE(bg->finished());
+  const auto res = bg->stop();
+  EXPECT_TRUE(WIFSIGNALED(res.raw_status));
+  EXPECT_LT(res.duration_ms, 5000);
+}
+
+TEST(Process, LinePrefixKeepsLinesWhole) {
+  Supervisor sup;
+  SystemProcessRunner r(sup);
+  char path[] = "/tmp/taskrunner-prefix-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  RunOptions opts;
+  opts.line_prefix = "[nix] ";
+  opts.stdout_to_stderr = true;
+  const auto res = r.run(sh("printf 'a\\nb'; sleep 0.1; printf 'c\\nd\\n'"), opts);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(fd);
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ::unlink(path);
+  EXPECT_EQ(res.exit_code, 0);
+  EXPECT_EQ(text, "[nix] a\n[nix] bc\n[nix] d\n");
+}

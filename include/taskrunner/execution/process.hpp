@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +47,9 @@ struct RunOptions {
   std::size_t capture_limit = 0;
   /// Keep the last this-many bytes of combined output in RunResult::output_tail (for diagnosis).
   std::size_t tail_limit = std::size_t{16} * 1024;
+  /// When not empty, every line the child writes is prefixed with this in the teed copies (our
+  /// stderr/stdout and the log file), so a step running alongside another stays attributable.
+  std::string line_prefix;
 };
 
 /// After the child exits, how long to keep reading pipes still held open by its descendants
@@ -64,30 +69,72 @@ struct RunResult {
   bool timed_out = false;
   int interrupted_by = 0;  ///< signal that stopped a setup step (forward_signals == false)
   std::int64_t duration_ms = 0;
-  int strays_killed = 0;  ///< leftover processes of the step that had to be signalled
+  bool cancelled = false;  ///< stopped by ProcessRunner::cancel_running() (another step failed)
+  int strays_killed = 0;   ///< leftover processes of the step that had to be signalled
   std::uint64_t stdout_bytes = 0;
   std::uint64_t stderr_bytes = 0;
   std::string captured_stdout;
   std::string output_tail;
 };
 
+/// A process started with ProcessRunner::start() that runs while other steps run.
+class BackgroundRun {
+ public:
+  virtual ~BackgroundRun() = default;
+  /// True once the process exited and its output was drained.
+  [[nodiscard]] virtual bool finished() const = 0;
+  /// Blocks until it finished (streaming its output meanwhile), kills its leftovers and returns
+  /// the result. Call once.
+  virtual RunResult wait() = 0;
+  /// Stops it (SIGTERM to its process group, SIGKILL after the grace period), then wait()s.
+  virtual RunResult stop() = 0;
+};
+
+/// Called once when a background run finished, from inside whatever run() or wait() is driving
+/// the event loop at that moment.
+using OnFinished = std::function<void(const RunResult&)>;
+
 /// The seam for tests: everything that starts processes goes through a ProcessRunner.
 class ProcessRunner {
  public:
   virtual ~ProcessRunner() = default;
+  /// Runs `command` to completion (foreground).
   virtual RunResult run(const Command& command, const RunOptions& options) = 0;
+  /// Starts `command` in the background: its output streams (and its timeout runs) while later
+  /// run() calls or BackgroundRun::wait() drive the event loop. `on_finished` may be empty.
+  /// The default implementation, for test doubles, runs it to completion before returning.
+  virtual std::unique_ptr<BackgroundRun> start(const Command& command, const RunOptions& options,
+                                               OnFinished on_finished);
+  /// Stops the foreground run() in progress, if any (its RunResult says `cancelled`): used when
+  /// a background step failed and the foreground step's work is no longer needed.
+  virtual void cancel_running() {}
 };
 
 class Supervisor;
+struct Job;
 
 /// The real runner: Boost.Process v2 launches, the Supervisor's Asio context streams and waits.
+/// Single-threaded: every run and background run shares the Supervisor's io_context.
 class SystemProcessRunner final : public ProcessRunner {
  public:
   explicit SystemProcessRunner(Supervisor& supervisor) : supervisor_(supervisor) {}
   RunResult run(const Command& command, const RunOptions& options) override;
+  std::unique_ptr<BackgroundRun> start(const Command& command, const RunOptions& options,
+                                       OnFinished on_finished) override;
+  void cancel_running() override;
+
+  // Used by the jobs themselves.
+  Supervisor& supervisor() { return supervisor_; }
+  /// Keeps one async_wait on the signal set armed while any job is active.
+  void arm_signals();
+  /// Runs the event loop until `done()` holds.
+  void drive(const std::function<bool()>& done);
+  std::vector<std::shared_ptr<Job>>& active() { return active_; }
 
  private:
   Supervisor& supervisor_;
+  std::vector<std::shared_ptr<Job>> active_;
+  bool signals_armed_ = false;
 };
 
 /// Runs a short probe (`uv --version`, the interpreter query) without teeing its output:

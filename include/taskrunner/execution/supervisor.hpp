@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 
 namespace taskrunner::execution {
@@ -37,11 +38,21 @@ class Supervisor {
   boost::asio::signal_set& signals() { return signals_; }
 
   /// Reaps every child that has exited (waitpid(-1, WNOHANG)). Returns the raw wait status of
-  /// `watched` if it was among them; other children count as orphans_reaped().
+  /// `watched` if it was among them (or was reaped earlier while watch()ed); the statuses of
+  /// other watch()ed pids are kept for status_of(); every other child counts as orphans_reaped().
   std::optional<int> reap(pid_t watched = -1);
 
+  /// Marks `pid` (a running step's process, also its process group id) as ours: reap() keeps
+  /// its status, kill_strays() leaves it and its process group alone.
+  void watch(pid_t pid);
+  /// Forgets `pid` (after its status was taken).
+  void unwatch(pid_t pid);
+  /// The raw wait status of watch()ed `pid` once reaped, else nullopt.
+  [[nodiscard]] std::optional<int> status_of(pid_t pid) const;
+
   /// Kills what is left of a finished step: SIGTERM to process group `pgid` and to every
-  /// remaining child of this process (reparented orphans), then after `grace` SIGKILL; reaps all.
+  /// remaining child of this process (reparented orphans) except watch()ed steps still running
+  /// and their process groups, then after `grace` (ms) SIGKILL; reaps all.
   /// Returns how many processes had to be signalled.
   int kill_strays(pid_t pgid, std::chrono::milliseconds grace);
 
@@ -59,6 +70,7 @@ class Supervisor {
   bool pid1_ = false;
   bool subreaper_ = false;
   std::uint64_t orphans_reaped_ = 0;
+  std::map<pid_t, std::optional<int>> watched_;  ///< running steps → status once reaped
 };
 
 }  // namespace taskrunner::execution
