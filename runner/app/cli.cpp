@@ -8,6 +8,7 @@
 #include <random>
 
 #include "taskrunner/app/pipeline.hpp"
+#include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/app/settings.hpp"
 #include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/report/error.hpp"
@@ -170,6 +171,9 @@ int main(int argc, char** argv) {
     opts_args.erase(opts_args.begin());
   }
   if (command == "report") return report_main(opts_args);
+  if (command == "nix-build-once") {
+    return environment::nix_build_once_main(opts_args, user_args);  // internal, docs/system-deps.md
+  }
   if (command != "run" && command != "doctor") {
     return usage_error("unknown command '" + command + "' (commands: run, doctor, report)");
   }

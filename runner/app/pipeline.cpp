@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "taskrunner/environment/install.hpp"
+#include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/execution/exec_mode.hpp"
 #include "taskrunner/execution/user_code.hpp"
 #include "taskrunner/preflight/cache_mounts.hpp"
@@ -21,6 +22,7 @@
 #include "taskrunner/tools/python.hpp"
 #include "taskrunner/tools/uv.hpp"
 #include "taskrunner/util/fs.hpp"
+#include "taskrunner/util/lock.hpp"
 
 namespace taskrunner::app {
 namespace {
@@ -32,11 +34,18 @@ using report::Id;
 using report::Status;
 using report::StepError;
 
+/// How long `nix --version` may take for a real Nix (nix-portable's first start may unpack for
+/// longer and gets the install timeout).
+constexpr std::chrono::milliseconds kNixProbe{10000};
+
 /// Records checkpoints around the work of each step.
 struct Checkpoints {
   report::Recorder& rec;
   execution::Supervisor* supervisor;  // null in tests without signal handling
   bool doctor;                        // diagnosis: record every failure and go on to the next check
+  /// Set when a failed background system_deps build stopped the foreground step: that step's
+  /// own error is then only a consequence and is recorded as "cancelled".
+  const bool* cancelled_by_system_deps = nullptr;
 
   /// Starts checkpoint `id`; if a terminating signal arrived since the last step, records it as
   /// failed (reason "terminated") and throws instead.
@@ -52,6 +61,19 @@ struct Checkpoints {
       rec.finish(id, Status::failed, e.detail(), ErrorInfo{e.what(), e.hint()});
       throw e;
     }
+    if (cancelled_by_system_deps != nullptr && *cancelled_by_system_deps) {
+      throw_cancelled(id, nlohmann::json::object());
+    }
+  }
+
+  /// Records `id` as stopped because the background system_deps build failed, and throws.
+  [[noreturn]] void throw_cancelled(Id id, nlohmann::json detail) const {
+    detail["reason"] = "cancelled";
+    const StepError c(id, FailureKind::failed,
+                      std::string(report::name(id)) + " was stopped because system_deps failed",
+                      "fix system_deps first (its error is recorded in its checkpoint)", detail);
+    rec.finish(id, Status::failed, c.detail(), ErrorInfo{c.what(), c.hint()});
+    throw c;
   }
 
   /// Records start, runs `step`, records its outcome. A StepError is recorded and rethrown;
@@ -62,6 +84,9 @@ struct Checkpoints {
     try {
       o = step();
     } catch (const StepError& e) {
+      if (cancelled_by_system_deps != nullptr && *cancelled_by_system_deps) {
+        throw_cancelled(id, e.detail());
+      }
       rec.finish(id, report::status_for(e.kind()), e.detail(), ErrorInfo{e.what(), e.hint()});
       if (doctor) return;
       throw;
@@ -110,6 +135,12 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
     throw StepError(id, FailureKind::failed, r.start_error,
                     "check that the file exists, is executable and matches this CPU", detail);
   }
+  if (r.cancelled) {
+    detail["reason"] = "cancelled";
+    throw StepError(id, FailureKind::failed,
+                    std::string(report::name(id)) + " was stopped because system_deps failed",
+                    "fix system_deps first (its error is recorded in its checkpoint)", detail);
+  }
   if (r.interrupted_by != 0) {
     detail["reason"] = "terminated";
     detail["signal"] = r.interrupted_by;
@@ -143,121 +174,207 @@ execution::RunResult run_setup_step(execution::ProcessRunner& runner, Id id,
   return r;
 }
 
-int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& rec,
-              execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
-  const Checkpoints cp{rec, supervisor, s.doctor};
-  const std::string index = spec.index_url.value_or(std::string(spec::kDefaultIndexUrl));
-  const std::string redacted_index = spec::redact_url(index);
-  const bool need_python_deps = !spec.python_deps.empty();
+/// The system_deps step between its start and its end.
+struct SystemDeps {
+  environment::SystemEnvRequest request;
+  std::filesystem::path out_link;
+  std::optional<std::filesystem::path> store_path;  ///< set once the environment exists
+  std::unique_ptr<execution::BackgroundRun> build;  ///< the cold build, while it runs
+  nlohmann::json detail = nlohmann::json::object();
+};
 
-  // runtime: the container, plus the work and results dirs we are about to use.
-  cp.run(Id::runtime, [&] {
-    Outcome o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
-                                         util::get(s.env, "PATH").value_or(""));
-    for (const auto& dir : {s.work_dir, s.results_dir}) {
-      std::string error;
-      const auto made = util::make_dirs(dir);
-      if (!made.ok() || !util::probe_writable(dir, error)) {
-        throw StepError(Id::runtime, FailureKind::failed, made.ok() ? error : made.error,
-                        "mount a writable volume there or set TASKRUNNER_WORK_DIR / "
-                        "TASKRUNNER_RESULTS_DIR to a writable path",
-                        o.detail);
-      }
-    }
-    o.detail["work_dir"] = s.work_dir.string();
-    o.detail["results_dir"] = s.results_dir.string();
-    if (s.doctor) return o;  // diagnosis only: no log file, no checkpoints.json
-    if (const auto st = report::open_log_file(s.results_dir / "taskrunner.log"); !st.ok()) {
-      throw StepError(Id::runtime, FailureKind::failed, st.error,
-                      "make TASKRUNNER_RESULTS_DIR writable");
-    }
-    rec.set_output(s.results_dir / "checkpoints.json");
+/// The `nix` checkpoint's work once a Nix was found: its mode, store and version. nix-portable's
+/// first start unpacks into NP_LOCATION, which is unsafe for two processes at once, so its
+/// version probe (the first start of this pod) runs under a lock on the volume. When the
+/// system environment is already built (`warm`), no Nix process is started at all.
+Outcome check_nix(const tools::NixTool& nix, const Settings& s, execution::ProcessRunner& runner,
+                  bool warm) {
+  Outcome o;
+  const bool portable = nix.mode() == tools::StoreMode::portable;
+  o.detail = {{"path", nix.path.string()},
+              {"kind", nix.kind},
+              {"source", nix.source},
+              {"store_mode", portable ? "portable" : "native"},
+              {"store_dir", tools::real_store_dir(nix, s.env).string()}};
+  if (warm) {
+    o.detail["version"] = nullptr;
+    o.detail["reason"] = "system environment already built: Nix not started";
     return o;
-  });
-
-  preflight::CacheCheck cache;
-  cp.run(Id::cache_mounts, [&] {
-    cache = preflight::check_cache_mounts(spec.use_cache, s.uv_cache_dir, s.work_dir);
-    return cache.outcome;
-  });
-  const std::optional<std::filesystem::path> cache_dir =
-      cache.usable ? std::optional(s.uv_cache_dir) : std::nullopt;
-
-  cp.run(Id::disk_space,
-         [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
-
-  cp.run(Id::network, [&] {
-    return preflight::check_network(need_python_deps || s.doctor, index, s.network_timeout);
-  });
-
-  tools::Installer installer;
-  cp.run(Id::uv, [&] {
-    Outcome o;
+  }
+  std::optional<util::FileLock> lock;
+  if (portable) {
+    const auto np = tools::np_location(s.env);
+    o.detail["np_location"] = np.string();
+    o.detail["runtime"] = util::get(s.env, "NP_RUNTIME").value_or("auto");
     std::string error;
-    const auto path_var = util::get(s.env, "PATH").value_or("");
-    auto found = tools::find_installer(s.uv, s.tools_dir, path_var, s.env, runner, error);
-    if (!found) {
-      throw StepError(
-          Id::uv, FailureKind::failed, error,
-          "point TASKRUNNER_UV at a working uv binary, or unset it to fall back to pip");
+    bool waited = false;
+    if (const auto made = util::make_dirs(np); !made.ok()) {
+      throw StepError(Id::nix, FailureKind::failed, made.error,
+                      "set NP_LOCATION to a writable directory on the Nix volume", o.detail);
     }
-    installer = *found;
-    o.detail["tools_dir"] = s.tools_dir.string();
-    if (installer.kind == tools::InstallerKind::uv) {
-      o.detail["installer"] = "uv";
-      o.detail["path"] = installer.uv.string();
-      o.detail["version"] = installer.version;
-      o.detail["source"] = installer.source;
-    } else {
-      o.detail["installer"] = "pip";
-      o.status = Status::warn;
-      o.error = ErrorInfo{error.empty() ? "uv not found; using python -m venv and pip" : error,
-                          "put a uv binary at " + (s.tools_dir / "uv").string() +
-                              " (the cache volume) or set TASKRUNNER_UV for faster installs"};
+    lock = util::lock_file(tools::portable_startup_lock(s.env), s.install_timeout, error, &waited);
+    if (!lock) {
+      throw StepError(Id::nix, FailureKind::failed, error,
+                      "another pod's nix-portable start-up holds the lock; if none runs, check "
+                      "that NP_LOCATION's volume supports flock",
+                      o.detail);
     }
-    return o;
+    o.detail["startup_lock_waited"] = waited;
+  }
+  std::string error;
+  const auto version = tools::nix_version(
+      nix, s.env, runner, portable ? std::chrono::milliseconds(s.install_timeout) : kNixProbe,
+      error);
+  if (!version) {
+    throw StepError(Id::nix, FailureKind::failed, error,
+                    portable ? "nix-portable could not start: check NP_RUNTIME (bwrap needs user "
+                               "namespaces; proot works without) and the runtime checkpoint"
+                             : "check the nix installation and that the /nix volume is mounted",
+                    o.detail);
+  }
+  o.detail["version"] = *version;
+  return o;
+}
+
+/// The key, its out-link and whether that link already holds the environment (no process).
+SystemDeps prepare_system_deps(const tools::NixTool& nix, const spec::TaskSpec& spec,
+                               const Settings& s) {
+  SystemDeps sys;
+  sys.request.attrs = spec.system_deps;
+  sys.request.nixpkgs = s.nixpkgs;
+  sys.request.nix_path = util::get(s.env, "NIX_PATH").value_or("");
+  sys.request.system = environment::nix_system();
+  const auto key = environment::system_env_key(sys.request);
+  const auto roots = s.nix_roots.value_or(environment::default_roots_dir(nix, s.env));
+  sys.out_link = roots / key;
+  sys.detail = {{"key", key},
+                {"attributes", spec.system_deps},
+                {"nixpkgs", s.nixpkgs.empty() ? "<nixpkgs>" : s.nixpkgs},
+                {"system", sys.request.system},
+                {"out_link", sys.out_link.string()},
+                {"store_mode", nix.mode() == tools::StoreMode::portable ? "portable" : "native"}};
+  if (auto hit = environment::valid_root(nix, s.env, sys.out_link)) {
+    sys.store_path = *hit;
+    sys.detail["cache"] = "hit";
+    sys.detail["store_path"] = hit->string();
+    return sys;
+  }
+  sys.detail["cache"] = "miss";
+  return sys;
+}
+
+/// Starts the single-flight build of a cold key in the background (taskrunner nix-build-once →
+/// nix-build). A failing build cancels the foreground step so the run stops early.
+void start_system_deps(SystemDeps& sys, const tools::NixTool& nix, const spec::TaskSpec& spec,
+                       const Settings& s, execution::ProcessRunner& runner, bool& cancelled) {
+  const auto roots = sys.out_link.parent_path();
+  const auto key = sys.out_link.filename().string();
+  if (const auto made = util::make_dirs(roots); !made.ok()) {
+    throw StepError(Id::system_deps, FailureKind::failed, made.error,
+                    "make TASKRUNNER_NIX_ROOTS (the GC-root directory) writable", sys.detail);
+  }
+  const auto build = tools::nix_command(nix, "nix-build",
+                                        environment::nix_build_args(sys.request, sys.out_link),
+                                        s.env);
+  execution::Command once;
+  once.executable = "/proc/self/exe";
+  once.args = {"nix-build-once", "--lock",    (roots / (key + ".lock")).string(),
+               "--out-link",     sys.out_link.string(), "--store-dir",
+               tools::real_store_dir(nix, s.env).string(), "--",
+               build.executable.string()};
+  once.args.insert(once.args.end(), build.args.begin(), build.args.end());
+  once.env = build.env;
+  execution::RunOptions opts;
+  bool by_deadline = false;
+  opts.timeout = bounded(s.install_timeout, s, by_deadline);
+  opts.grace = s.grace;
+  opts.stdout_to_stderr = true;
+  opts.line_prefix = "[system_deps] ";
+  report::log().info("system_deps: building {} (key {})", nlohmann::json(spec.system_deps).dump(),
+                     key.substr(0, 12));
+  sys.build = runner.start(once, opts, [&runner, &cancelled](const execution::RunResult& r) {
+    if (r.exit_code != 0 || r.timed_out || !r.started) {
+      cancelled = true;
+      runner.cancel_running();
+    }
   });
+}
 
-  cp.run(Id::nix, [&] {
-    Outcome o;
-    const auto nix =
-        tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
-    if (spec.system_deps.empty() && !(s.doctor && nix)) {
-      o.status = Status::skipped;
-      o.detail["reason"] = "no system dependencies requested";
-      return o;
+/// The outcome of a finished build: nullopt when the environment exists (sys.store_path and
+/// sys.detail are filled in), else the error to record and raise.
+std::optional<StepError> system_deps_failure(const execution::RunResult& r, SystemDeps& sys,
+                                             const Settings& s, const tools::NixTool& nix) {
+  auto& d = sys.detail;
+  d["duration_ms"] = r.duration_ms;
+  if (!r.started) {
+    return StepError(Id::system_deps, FailureKind::failed, r.start_error,
+                     "taskrunner could not start nix-build", d);
+  }
+  if (r.interrupted_by != 0) {
+    d["reason"] = "terminated";
+    d["signal"] = r.interrupted_by;
+    return StepError(Id::system_deps, FailureKind::terminated,
+                     "system_deps was stopped by signal " + std::to_string(r.interrupted_by),
+                     "the pod is being stopped (cancelled workflow or deadline); nothing to fix "
+                     "in the task",
+                     d, r.interrupted_by);
+  }
+  if (r.timed_out) {
+    d["timeout_ms"] = s.install_timeout.count();
+    return StepError(Id::system_deps, FailureKind::timeout,
+                     "building the system dependencies did not finish within " +
+                         std::to_string(s.install_timeout.count() / 1000) + " s",
+                     "raise TASKRUNNER_INSTALL_TIMEOUT (seconds), or check the substituters' "
+                     "reachability in the [system_deps] output above",
+                     d);
+  }
+  if (r.exit_code != 0) {
+    d["exit_code"] = r.exit_code;
+    if (auto attr = environment::unknown_attribute(r.output_tail)) {
+      d["attribute"] = *attr;
+      return StepError(Id::system_deps, FailureKind::failed,
+                       "nixpkgs has no attribute '" + *attr + "'",
+                       "check the attribute path on search.nixos.org for the pinned nixpkgs "
+                       "(e.g. gnumake, not make)",
+                       d);
     }
-    if (!nix) {
-      throw StepError(Id::nix, FailureKind::failed,
-                      "system dependencies were requested but neither nix-portable nor nix was "
-                      "found",
-                      "put nix-portable at " + (s.tools_dir / "nix-portable").string() +
-                          " or set TASKRUNNER_NIX_PORTABLE");
+    if (r.output_tail.find("file 'nixpkgs' was not found in the Nix search path") !=
+        std::string::npos) {
+      return StepError(Id::system_deps, FailureKind::failed,
+                       "no nixpkgs to build from: NIX_PATH has no 'nixpkgs' entry",
+                       "set TASKRUNNER_NIXPKGS to a nixpkgs path or tarball URL (pin it), or "
+                       "NIX_PATH=nixpkgs=…",
+                       d);
     }
-    o.detail = {{"path", nix->path.string()}, {"kind", nix->kind}, {"source", nix->source}};
-    return o;
-  });
+    return StepError(Id::system_deps, FailureKind::failed,
+                     "nix-build failed (exit code " + std::to_string(r.exit_code) + ")",
+                     "read the [system_deps] lines above; a missing substituter or no network "
+                     "makes Nix build from source",
+                     d);
+  }
+  const auto root = environment::valid_root(nix, s.env, sys.out_link);
+  if (!root) {
+    return StepError(Id::system_deps, FailureKind::failed,
+                     "nix-build succeeded but " + sys.out_link.string() +
+                         " does not point to a store path",
+                     "check that TASKRUNNER_NIX_ROOTS is on a volume Nix can write to", d);
+  }
+  sys.store_path = *root;
+  d["store_path"] = root->string();
+  d["built_by"] = r.output_tail.find(environment::kBuiltByOther) != std::string::npos
+                      ? "another runner"
+                      : "this runner";
+  return std::nullopt;
+}
 
-  if (s.doctor) return 0;
-
-  cp.run(Id::system_deps, [&] {
-    Outcome o;
-    if (spec.system_deps.empty()) {
-      o.status = Status::skipped;
-      o.detail["reason"] = "no system dependencies requested";
-      return o;
-    }
-    throw StepError(Id::system_deps, FailureKind::failed,
-                    "installing system dependencies is not supported by this taskrunner version "
-                    "(requested: " +
-                        nlohmann::json(spec.system_deps).dump() + ")",
-                    "remove SYSTEM_DEPS, or use an image that already contains these tools",
-                    {{"requested", spec.system_deps}});
-  });
-
-  environment::InstallContext ictx;
+/// venv and python_deps, in order.
+void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
+                    execution::ProcessRunner& runner, const tools::Installer& installer,
+                    const preflight::CacheCheck& cache,
+                    const std::optional<std::filesystem::path>& cache_dir,
+                    const std::string& redacted_index, environment::InstallContext& ictx) {
+  const bool need_python_deps = !spec.python_deps.empty();
   ictx.installer = installer;
-  ictx.venv = s.work_dir / "venv";
   ictx.cache_dir = cache_dir;
   ictx.cache_on_same_filesystem = cache.hardlinks;
   ictx.index_url = spec.index_url;
@@ -348,9 +465,178 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
     return o;
   });
 
+}
+
+int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& rec,
+              execution::ProcessRunner& runner, execution::Supervisor* supervisor) {
+  bool cancelled_by_system_deps = false;
+  const Checkpoints cp{rec, supervisor, s.doctor, &cancelled_by_system_deps};
+  const std::string index = spec.index_url.value_or(std::string(spec::kDefaultIndexUrl));
+  const std::string redacted_index = spec::redact_url(index);
+  const bool need_python_deps = !spec.python_deps.empty();
+
+  // runtime: the container, plus the work and results dirs we are about to use.
+  cp.run(Id::runtime, [&] {
+    Outcome o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
+                                         util::get(s.env, "PATH").value_or(""));
+    for (const auto& dir : {s.work_dir, s.results_dir}) {
+      std::string error;
+      const auto made = util::make_dirs(dir);
+      if (!made.ok() || !util::probe_writable(dir, error)) {
+        throw StepError(Id::runtime, FailureKind::failed, made.ok() ? error : made.error,
+                        "mount a writable volume there or set TASKRUNNER_WORK_DIR / "
+                        "TASKRUNNER_RESULTS_DIR to a writable path",
+                        o.detail);
+      }
+    }
+    o.detail["work_dir"] = s.work_dir.string();
+    o.detail["results_dir"] = s.results_dir.string();
+    if (s.doctor) return o;  // diagnosis only: no log file, no checkpoints.json
+    if (const auto st = report::open_log_file(s.results_dir / "taskrunner.log"); !st.ok()) {
+      throw StepError(Id::runtime, FailureKind::failed, st.error,
+                      "make TASKRUNNER_RESULTS_DIR writable");
+    }
+    rec.set_output(s.results_dir / "checkpoints.json");
+    return o;
+  });
+
+  preflight::CacheCheck cache;
+  cp.run(Id::cache_mounts, [&] {
+    cache = preflight::check_cache_mounts(spec.use_cache, s.uv_cache_dir, s.work_dir);
+    return cache.outcome;
+  });
+  const std::optional<std::filesystem::path> cache_dir =
+      cache.usable ? std::optional(s.uv_cache_dir) : std::nullopt;
+
+  cp.run(Id::disk_space,
+         [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
+
+  cp.run(Id::network, [&] {
+    return preflight::check_network(need_python_deps || s.doctor, index, s.network_timeout);
+  });
+
+  tools::Installer installer;
+  cp.run(Id::uv, [&] {
+    Outcome o;
+    std::string error;
+    const auto path_var = util::get(s.env, "PATH").value_or("");
+    auto found = tools::find_installer(s.uv, s.tools_dir, path_var, s.env, runner, error);
+    if (!found) {
+      throw StepError(
+          Id::uv, FailureKind::failed, error,
+          "point TASKRUNNER_UV at a working uv binary, or unset it to fall back to pip");
+    }
+    installer = *found;
+    o.detail["tools_dir"] = s.tools_dir.string();
+    if (installer.kind == tools::InstallerKind::uv) {
+      o.detail["installer"] = "uv";
+      o.detail["path"] = installer.uv.string();
+      o.detail["version"] = installer.version;
+      o.detail["source"] = installer.source;
+    } else {
+      o.detail["installer"] = "pip";
+      o.status = Status::warn;
+      o.error = ErrorInfo{error.empty() ? "uv not found; using python -m venv and pip" : error,
+                          "put a uv binary at " + (s.tools_dir / "uv").string() +
+                              " (the cache volume) or set TASKRUNNER_UV for faster installs"};
+    }
+    return o;
+  });
+
+  std::optional<tools::NixTool> nix;
+  SystemDeps sys;
+  cp.run(Id::nix, [&] {
+    Outcome o;
+    nix = tools::find_nix(s.nix_portable, s.tools_dir, util::get(s.env, "PATH").value_or(""));
+    if (spec.system_deps.empty() && !(s.doctor && nix)) {
+      o.status = Status::skipped;
+      o.detail["reason"] = "no system dependencies requested";
+      return o;
+    }
+    if (!nix) {
+      throw StepError(Id::nix, FailureKind::failed,
+                      "system dependencies were requested but neither nix-portable nor nix was "
+                      "found",
+                      "put nix-portable at " + (s.tools_dir / "nix-portable").string() +
+                          " or set TASKRUNNER_NIX_PORTABLE; with the Nix store volume mounted at "
+                          "/nix, a nix on PATH works too");
+    }
+    if (!spec.system_deps.empty()) sys = prepare_system_deps(*nix, spec, s);
+    return check_nix(*nix, s, runner, sys.store_path.has_value());
+  });
+
+  if (s.doctor) return 0;
+
+  // system_deps: a warm key is decided here; a cold one builds in the background while the
+  // venv and Python dependencies are installed, and is finished after python_deps.
+  if (spec.system_deps.empty()) {
+    cp.run(Id::system_deps, [&] {
+      Outcome o;
+      o.status = Status::skipped;
+      o.detail["reason"] = "no system dependencies requested";
+      return o;
+    });
+  } else {
+    cp.start(Id::system_deps);
+    try {
+      if (!sys.store_path) {
+        start_system_deps(sys, *nix, spec, s, runner, cancelled_by_system_deps);
+      }
+    } catch (const StepError& e) {
+      rec.finish(Id::system_deps, report::status_for(e.kind()), e.detail(),
+                 ErrorInfo{e.what(), e.hint()});
+      throw;
+    }
+    if (!sys.build) rec.finish(Id::system_deps, Status::ok, sys.detail);
+  }
+
+  if (s.doctor) return 0;
+
+  environment::InstallContext ictx;
+  ictx.venv = s.work_dir / "venv";
+  try {
+    install_python(cp, s, spec, runner, installer, cache, cache_dir, redacted_index, ictx);
+  } catch (const StepError& e) {
+    if (sys.build) {
+      // The other step failed first: stop the build, or report its own failure as the cause.
+      const bool running = !sys.build->finished();
+      const auto r = running ? sys.build->stop() : sys.build->wait();
+      sys.build.reset();
+      auto failure = system_deps_failure(r, sys, s, *nix);
+      if (running) {
+        sys.detail["reason"] = "cancelled";
+        rec.finish(Id::system_deps, Status::failed, sys.detail,
+                   ErrorInfo{"stopped because " + std::string(report::name(e.checkpoint())) +
+                                 " failed",
+                             "fix " + std::string(report::name(e.checkpoint())) + " first"});
+      } else if (failure) {
+        rec.finish(Id::system_deps, report::status_for(failure->kind()), failure->detail(),
+                   ErrorInfo{failure->what(), failure->hint()});
+        if (cancelled_by_system_deps) throw *failure;
+      } else {
+        rec.finish(Id::system_deps, Status::ok, sys.detail);
+      }
+    }
+    throw;
+  }
+  if (sys.build) {
+    const auto r = sys.build->wait();
+    sys.build.reset();
+    if (auto failure = system_deps_failure(r, sys, s, *nix)) {
+      rec.finish(Id::system_deps, report::status_for(failure->kind()), failure->detail(),
+                 ErrorInfo{failure->what(), failure->hint()});
+      throw *failure;
+    }
+    rec.finish(Id::system_deps, Status::ok, sys.detail);
+  }
+
   // user_code: its exit code is the run's exit code.
   int code = 0;
-  const auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  if (sys.store_path) {
+    command = environment::use_system_env(std::move(command), *nix, s.env, *sys.store_path,
+                                          ictx.venv);
+  }
   if (s.exec) {
     cp.run(Id::user_code, [&] {
       Outcome o;

@@ -63,6 +63,22 @@ Settings load_settings(const util::EnvMap& env) {
   s.python = util::get(env, "TASKRUNNER_PYTHON").value_or("python3");
   s.uv = util::get(env, "TASKRUNNER_UV");
   s.nix_portable = util::get(env, "TASKRUNNER_NIX_PORTABLE");
+  s.nixpkgs = util::get(env, "TASKRUNNER_NIXPKGS").value_or("");
+  if (!s.nixpkgs.empty() && !s.nixpkgs.starts_with("/") && !s.nixpkgs.starts_with("http://") &&
+      !s.nixpkgs.starts_with("https://") && !s.nixpkgs.starts_with("file://")) {
+    throw SettingsError("TASKRUNNER_NIXPKGS",
+                        "'" + s.nixpkgs + "' must be an absolute path or an http(s):// or "
+                        "file:// URL of a nixpkgs tarball");
+  }
+  if (s.nixpkgs.find_first_of("\n\r") != std::string::npos) {
+    throw SettingsError("TASKRUNNER_NIXPKGS", "must be a single line");
+  }
+  if (auto r = util::get(env, "TASKRUNNER_NIX_ROOTS")) {
+    if (!r->starts_with("/")) {
+      throw SettingsError("TASKRUNNER_NIX_ROOTS", "'" + *r + "' must be an absolute path");
+    }
+    s.nix_roots = *r;
+  }
   s.install_timeout = seconds_var(env, "TASKRUNNER_INSTALL_TIMEOUT", s.install_timeout);
   if (util::get(env, "TASKRUNNER_CODE_TIMEOUT")) {
     s.code_timeout = seconds_var(env, "TASKRUNNER_CODE_TIMEOUT", {});

@@ -410,6 +410,15 @@ void SystemProcessRunner::arm_signals() {
 void SystemProcessRunner::drive(const std::function<bool()>& done) {
   asio::io_context& ctx = supervisor_.context();
   while (!done()) {
+    if (!active_.empty()) {
+      // Between steps, Supervisor::pending_termination() may have cancelled our signal wait and
+      // reaped a background step: re-arm, and pick up statuses reaped elsewhere.
+      arm_signals();
+      for (const auto& j : std::vector(active_)) {
+        if (const auto status = supervisor_.status_of(j->pid)) j->on_exit(*status);
+      }
+      if (done()) break;
+    }
     if (ctx.run_one() == 0) {
       ctx.restart();
       if (ctx.poll() == 0 && !done()) break;  // nothing left that could finish it

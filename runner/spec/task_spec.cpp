@@ -156,6 +156,13 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
     if (auto e = check_nix_attribute(attr)) {
       throw SpecError("SYSTEM_DEPS", "'" + attr + "' " + *e);
     }
+    if (attr == "conda" || attr == "miniconda" || attr == "anaconda") {
+      // The old platform installed Miniconda here; taskrunner does not (docs/system-deps.md).
+      throw SpecError("SYSTEM_DEPS",
+                      "'" + attr + "' is not installed by taskrunner: put Python packages in "
+                      "PYTHON_DEPS and native tools in SYSTEM_DEPS as nixpkgs attributes (for a "
+                      "conda-compatible command line, ask for 'micromamba')");
+    }
     if (std::find(spec.system_deps.begin(), spec.system_deps.end(), attr) ==
         spec.system_deps.end()) {
       spec.system_deps.push_back(attr);

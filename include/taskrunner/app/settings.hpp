@@ -21,6 +21,12 @@ struct Settings {
   std::string python;                  ///< TASKRUNNER_PYTHON, default "python3" (PATH search)
   std::optional<std::string> uv;       ///< TASKRUNNER_UV: explicit uv binary
   std::optional<std::string> nix_portable;  ///< TASKRUNNER_NIX_PORTABLE
+  /// TASKRUNNER_NIXPKGS: absolute path or http(s)/file URL of the nixpkgs to build system deps
+  /// from; empty = the resolved Nix's <nixpkgs> (NIX_PATH).
+  std::string nixpkgs;
+  /// TASKRUNNER_NIX_ROOTS: directory of the out-link GC roots, one per system-env key; default
+  /// environment::default_roots_dir().
+  std::optional<std::filesystem::path> nix_roots;
   int install_retries = 2;  ///< TASKRUNNER_INSTALL_RETRIES: retries after a transient failure
   std::chrono::milliseconds install_timeout{
       std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)

@@ -1,0 +1,38 @@
+#pragma once
+// Cross-process locks on shared volumes: flock(2) on a lock file, released by the kernel when the
+// holder exits or dies, so a killed pod never leaves a stale lock.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace taskrunner::util {
+
+/// An exclusive flock(2) held on an open lock file (O_CLOEXEC). Movable; unlocks on destruction.
+class FileLock {
+ public:
+  FileLock() = default;
+  explicit FileLock(int fd) : fd_(fd) {}
+  FileLock(FileLock&& other) noexcept : fd_(other.release()) {}
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+  [[nodiscard]] bool held() const { return fd_ >= 0; }
+  /// The descriptor (e.g. to hand the lock on to a child across exec after clearing CLOEXEC).
+  [[nodiscard]] int fd() const { return fd_; }
+  int release();
+
+ private:
+  int fd_ = -1;
+};
+
+/// Opens (creating, mode 0644) `path` and takes an exclusive flock, polling every 50 ms for at
+/// most `timeout` (ms; zero = one try). On failure returns nullopt and sets `error`: an errno
+/// message naming the path, or "still locked by another process after N s".
+/// `waited` (if given) is set to whether another process held the lock at first.
+std::optional<FileLock> lock_file(const std::filesystem::path& path,
+                                  std::chrono::milliseconds timeout, std::string& error,
+                                  bool* waited = nullptr);
+
+}  // namespace taskrunner::util

@@ -1,0 +1,57 @@
+#include "taskrunner/util/lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+#include <utility>
+
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::util {
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor drops the flock
+}
+
+int FileLock::release() { return std::exchange(fd_, -1); }
+
+std::optional<FileLock> lock_file(const std::filesystem::path& path,
+                                  std::chrono::milliseconds timeout, std::string& error,
+                                  bool* waited) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    error = errno_message("cannot open lock file", path, errno);
+    return std::nullopt;
+  }
+  FileLock lock(fd);
+  if (waited != nullptr) *waited = false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) {
+      error = errno_message("cannot lock", path, errno);
+      return std::nullopt;
+    }
+    if (waited != nullptr) *waited = true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      error = path.string() + " is still locked by another process after " +
+              std::to_string(timeout.count() / 1000) + " s";
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace taskrunner::util
