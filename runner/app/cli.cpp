@@ -29,7 +29,8 @@ constexpr const char* kUsage = R"(Usage: taskrunner [run] [options] [-- ARGS...]
        taskrunner --help | --version
 
 Runs a Python task: checks the pod, finds uv (or falls back to pip), creates a virtualenv,
-installs the task's Python dependencies, then runs its code with the venv's python. ARGS become
+installs the task's Python dependencies (and, with Nix, its system dependencies in parallel),
+then runs its code with the venv's python. ARGS become
 sys.argv[1:]. With no arguments the task is read from the environment (the container ENTRYPOINT
 case). Sources, later wins: environment, JSON spec (--spec / TASKRUNNER_SPEC), flags.
 
@@ -44,14 +45,15 @@ Task (environment / JSON spec field):
   PYTHON_DEPS / python_deps            requirements, separated by spaces and/or commas
   REQUIREMENTS / requirements          requirements.txt content (only --hash options allowed)
   REQUIREMENTS_FILE / requirements_file
-  SYSTEM_DEPS / system_deps            nixpkgs attribute paths (not installed by this version)
+  SYSTEM_DEPS / system_deps            nixpkgs attribute paths, built into one Nix environment
   USE_CACHE / use_cache                default true
   TASKRUNNER_INDEX_URL (else UV_DEFAULT_INDEX, UV_INDEX_URL, PIP_INDEX_URL) / index_url
 
 Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PYTHON,
   TASKRUNNER_UV, TASKRUNNER_TOOLS_DIR, TASKRUNNER_INSTALL_TIMEOUT, TASKRUNNER_CODE_TIMEOUT,
   TASKRUNNER_GRACE_SECONDS, TASKRUNNER_NETWORK_TIMEOUT, TASKRUNNER_MIN_FREE_MB,
-  ARGO_WORKFLOW_NAME (see README).
+  TASKRUNNER_NIX_PORTABLE, TASKRUNNER_NIXPKGS, TASKRUNNER_NIX_ROOTS, NP_LOCATION,
+  ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
 
 Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
 transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run.

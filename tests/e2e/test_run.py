@@ -186,14 +186,16 @@ class Failures(TaskrunnerTest):
                 self.assertIn(needle, res.stderr)
                 self.assertFalse(os.path.exists(work))
 
-    def test_system_deps_fail_at_system_deps(self):
+    def test_a_nix_that_builds_nothing_fails_system_deps(self):
+        np = os.path.join(self.work, "np")
         res = self.run_tr(env=self.env(PYTHON_CODE="print(1)", SYSTEM_DEPS="gcc",
-                                       TASKRUNNER_NIX_PORTABLE="/bin/true"))
+                                       TASKRUNNER_NIX_PORTABLE="/bin/true", NP_LOCATION=np))
         self.assertEqual(res.code, 125)
         self.assertEqual(res.record("nix")["status"], "ok")
         rec = res.record("system_deps")
         self.assertEqual(rec["status"], "failed")
-        self.assertIn("not supported", rec["error"]["message"])
+        self.assertIn("does not point to a store path", rec["error"]["message"])
+        self.assertEqual(res.record("user_code")["status"], "skipped")
 
     def test_missing_interpreter_is_127(self):
         res = self.run_tr(["--code", "print(1)"], env=self.env(TASKRUNNER_PYTHON="/nonexistent/python3"))

@@ -67,3 +67,15 @@ TEST(Settings, GraceDeadlineTraceAndExec) {
   EXPECT_THROW(load_settings({{"ARGO_DEADLINE", "soon"}}), SettingsError);
   EXPECT_THROW(load_settings({{"TASKRUNNER_EXEC", "maybe"}}), SettingsError);
 }
+
+TEST(Settings, NixpkgsPinMustBeAPathOrUrl) {
+  using taskrunner::app::load_settings;
+  using taskrunner::app::SettingsError;
+  EXPECT_EQ(load_settings({{"TASKRUNNER_NIXPKGS", "/pins/nixpkgs"}}).nixpkgs, "/pins/nixpkgs");
+  EXPECT_EQ(load_settings({{"TASKRUNNER_NIXPKGS", "https://example.org/n.tar.gz"}}).nixpkgs,
+            "https://example.org/n.tar.gz");
+  EXPECT_TRUE(load_settings({}).nixpkgs.empty());
+  EXPECT_THROW(load_settings({{"TASKRUNNER_NIXPKGS", "nixpkgs-unstable"}}), SettingsError);
+  EXPECT_THROW(load_settings({{"TASKRUNNER_NIX_ROOTS", "relative/roots"}}), SettingsError);
+  EXPECT_EQ(*load_settings({{"TASKRUNNER_NIX_ROOTS", "/r"}}).nix_roots, "/r");
+}

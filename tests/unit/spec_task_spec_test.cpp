@@ -157,3 +157,19 @@ TEST(IndexUrl, ParseAndRedact) {
   EXPECT_EQ(redact_url("https://h/simple"), "https://h/simple");
   EXPECT_EQ(redact_url("http://a b@h"), "<invalid URL>");
 }
+
+TEST(TaskSpec, CondaIsRejectedWithWhatToDoInstead) {
+  for (const char* name : {"conda", "miniconda", "anaconda"}) {
+    SpecInput in;
+    in.code = "print(1)";
+    in.system_deps = {"gcc", name};
+    try {
+      (void)validate(in);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const SpecError& e) {
+      EXPECT_EQ(e.field, "SYSTEM_DEPS");
+      EXPECT_NE(std::string(e.what()).find("micromamba"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find("PYTHON_DEPS"), std::string::npos);
+    }
+  }
+}

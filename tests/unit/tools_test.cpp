@@ -131,3 +131,23 @@ TEST(FindNix, Order) {
   EXPECT_EQ(n->source, "tools_dir");
   fs::remove_all(dir);
 }
+
+TEST(Nix, CommandsPerStoreMode) {
+  const tools::NixTool native{"/usr/bin/nix", "nix", "PATH"};
+  const tools::NixTool portable{"/cache/bin/nix-portable", "nix-portable", "tools_dir"};
+  const util::EnvMap env = {{"HOME", "/root"}};
+  const auto a = tools::nix_command(native, "nix-build", {"-A", "x"}, env);
+  EXPECT_EQ(a.executable, "/usr/bin/nix-build");
+  EXPECT_EQ(a.args, (std::vector<std::string>{"-A", "x"}));
+  const auto b = tools::nix_command(portable, "nix-build", {"-A", "x"}, env);
+  EXPECT_EQ(b.executable, "/cache/bin/nix-portable");
+  EXPECT_EQ(b.args, (std::vector<std::string>{"nix-build", "-A", "x"}));
+  EXPECT_EQ(b.env.at("NP_LOCATION"), "/root");  // nix-portable's own default, made explicit
+  EXPECT_EQ(tools::real_store_dir(native, env), "/nix/store");
+  EXPECT_EQ(tools::real_store_dir(portable, {{"NP_LOCATION", "/np"}}),
+            "/np/.nix-portable/nix/store");
+  EXPECT_EQ(tools::reachable_path(portable, {{"NP_LOCATION", "/np"}}, "/nix/store/abc-x"),
+            "/np/.nix-portable/nix/store/abc-x");
+  EXPECT_EQ(tools::portable_startup_lock({{"NP_LOCATION", "/np"}}),
+            "/np/.taskrunner-nix-portable.lock");
+}
