@@ -8,8 +8,8 @@
 #include <random>
 
 #include "taskrunner/app/pipeline.hpp"
-#include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/app/settings.hpp"
+#include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"

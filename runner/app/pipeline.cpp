@@ -201,6 +201,13 @@ Outcome check_nix(const tools::NixTool& nix, const Settings& s, execution::Proce
     o.detail["reason"] = "system environment already built: Nix not started";
     return o;
   }
+  if (portable && s.doctor) {
+    o.detail["version"] = nullptr;
+    o.detail["reason"] =
+        "doctor writes nothing: nix-portable not started (its first start "
+        "unpacks into NP_LOCATION)";
+    return o;
+  }
   std::optional<util::FileLock> lock;
   if (portable) {
     const auto np = tools::np_location(s.env);
@@ -273,14 +280,18 @@ void start_system_deps(SystemDeps& sys, const tools::NixTool& nix, const spec::T
     throw StepError(Id::system_deps, FailureKind::failed, made.error,
                     "make TASKRUNNER_NIX_ROOTS (the GC-root directory) writable", sys.detail);
   }
-  const auto build = tools::nix_command(nix, "nix-build",
-                                        environment::nix_build_args(sys.request, sys.out_link),
-                                        s.env);
+  const auto build = tools::nix_command(
+      nix, "nix-build", environment::nix_build_args(sys.request, sys.out_link), s.env);
   execution::Command once;
   once.executable = "/proc/self/exe";
-  once.args = {"nix-build-once", "--lock",    (roots / (key + ".lock")).string(),
-               "--out-link",     sys.out_link.string(), "--store-dir",
-               tools::real_store_dir(nix, s.env).string(), "--",
+  once.args = {"nix-build-once",
+               "--lock",
+               (roots / (key + ".lock")).string(),
+               "--out-link",
+               sys.out_link.string(),
+               "--store-dir",
+               tools::real_store_dir(nix, s.env).string(),
+               "--",
                build.executable.string()};
   once.args.insert(once.args.end(), build.args.begin(), build.args.end());
   once.env = build.env;
@@ -354,10 +365,10 @@ std::optional<StepError> system_deps_failure(const execution::RunResult& r, Syst
   }
   const auto root = environment::valid_root(nix, s.env, sys.out_link);
   if (!root) {
-    return StepError(Id::system_deps, FailureKind::failed,
-                     "nix-build succeeded but " + sys.out_link.string() +
-                         " does not point to a store path",
-                     "check that TASKRUNNER_NIX_ROOTS is on a volume Nix can write to", d);
+    return StepError(
+        Id::system_deps, FailureKind::failed,
+        "nix-build succeeded but " + sys.out_link.string() + " does not point to a store path",
+        "check that TASKRUNNER_NIX_ROOTS is on a volume Nix can write to", d);
   }
   sys.store_path = *root;
   d["store_path"] = root->string();
@@ -464,7 +475,6 @@ void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSp
     o.detail["installed_distributions"] = environment::count_installed(ictx.venv);
     return o;
   });
-
 }
 
 int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& rec,
@@ -605,10 +615,10 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
       auto failure = system_deps_failure(r, sys, s, *nix);
       if (running) {
         sys.detail["reason"] = "cancelled";
-        rec.finish(Id::system_deps, Status::failed, sys.detail,
-                   ErrorInfo{"stopped because " + std::string(report::name(e.checkpoint())) +
-                                 " failed",
-                             "fix " + std::string(report::name(e.checkpoint())) + " first"});
+        rec.finish(
+            Id::system_deps, Status::failed, sys.detail,
+            ErrorInfo{"stopped because " + std::string(report::name(e.checkpoint())) + " failed",
+                      "fix " + std::string(report::name(e.checkpoint())) + " first"});
       } else if (failure) {
         rec.finish(Id::system_deps, report::status_for(failure->kind()), failure->detail(),
                    ErrorInfo{failure->what(), failure->hint()});
@@ -634,8 +644,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   int code = 0;
   auto command = execution::user_code_command(spec, ictx.venv, s.env);
   if (sys.store_path) {
-    command = environment::use_system_env(std::move(command), *nix, s.env, *sys.store_path,
-                                          ictx.venv);
+    command =
+        environment::use_system_env(std::move(command), *nix, s.env, *sys.store_path, ictx.venv);
   }
   if (s.exec) {
     cp.run(Id::user_code, [&] {

@@ -66,9 +66,9 @@ Settings load_settings(const util::EnvMap& env) {
   s.nixpkgs = util::get(env, "TASKRUNNER_NIXPKGS").value_or("");
   if (!s.nixpkgs.empty() && !s.nixpkgs.starts_with("/") && !s.nixpkgs.starts_with("http://") &&
       !s.nixpkgs.starts_with("https://") && !s.nixpkgs.starts_with("file://")) {
-    throw SettingsError("TASKRUNNER_NIXPKGS",
-                        "'" + s.nixpkgs + "' must be an absolute path or an http(s):// or "
-                        "file:// URL of a nixpkgs tarball");
+    throw SettingsError("TASKRUNNER_NIXPKGS", "'" + s.nixpkgs +
+                                                  "' must be an absolute path or an http(s):// or "
+                                                  "file:// URL of a nixpkgs tarball");
   }
   if (s.nixpkgs.find_first_of("\n\r") != std::string::npos) {
     throw SettingsError("TASKRUNNER_NIXPKGS", "must be a single line");

@@ -54,14 +54,16 @@ std::vector<std::string> nix_build_args(const SystemEnvRequest& request,
                                         const std::filesystem::path& out_link) {
   std::string attrs;
   for (const auto& a : request.attrs) attrs += (attrs.empty() ? "" : " ") + a;
-  return {"--out-link", out_link.string(),          "--expr",       std::string(system_env_expression()),
-          "--argstr",   "nixpkgs",                  request.nixpkgs, "--argstr",
-          "attrs",      attrs,                      "--argstr",     "system",
+  return {"--out-link",    out_link.string(),
+          "--expr",        std::string(system_env_expression()),
+          "--argstr",      "nixpkgs",
+          request.nixpkgs, "--argstr",
+          "attrs",         attrs,
+          "--argstr",      "system",
           request.system};
 }
 
-std::optional<std::filesystem::path> valid_root(const tools::NixTool& tool,
-                                                const util::EnvMap& env,
+std::optional<std::filesystem::path> valid_root(const tools::NixTool& tool, const util::EnvMap& env,
                                                 const std::filesystem::path& out_link) {
   std::error_code ec;
   const auto target = std::filesystem::read_symlink(out_link, ec);
@@ -87,16 +89,13 @@ execution::Command use_system_env(execution::Command user, const tools::NixTool&
                                   const std::filesystem::path& venv) {
   if (tool.mode() == tools::StoreMode::native) {
     const auto rest = util::get(env, "PATH");
-    user.env["PATH"] = (venv / "bin").string() + ":" + (store_path / "bin").string() +
-                       (rest ? ":" + *rest : "");
+    user.env["PATH"] =
+        (venv / "bin").string() + ":" + (store_path / "bin").string() + (rest ? ":" + *rest : "");
     return user;
   }
-  std::vector<std::string> args = {"--extra-experimental-features",
-                                   "nix-command",
-                                   "shell",
-                                   store_path.string(),
-                                   "--command",
-                                   user.executable.string()};
+  std::vector<std::string> args = {
+      "--extra-experimental-features", "nix-command", "shell", store_path.string(), "--command",
+      user.executable.string()};
   args.insert(args.end(), user.args.begin(), user.args.end());
   auto wrapped = tools::nix_command(tool, "nix", std::move(args), user.env);
   wrapped.cwd = user.cwd;

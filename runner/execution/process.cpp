@@ -159,7 +159,7 @@ RunResult run_probe(ProcessRunner& runner, const Command& command, std::size_t c
 
 std::unique_ptr<BackgroundRun> ProcessRunner::start(const Command& command,
                                                     const RunOptions& options,
-                                                    OnFinished on_finished) {
+                                                    const OnFinished& on_finished) {
   // Sequential fallback for test doubles: run now, report a finished background run.
   struct Done final : BackgroundRun {
     RunResult result;
@@ -224,8 +224,8 @@ struct Job : std::enable_shared_from_this<Job> {
       s.partial += '\n';
       cut = s.partial.size() - 1;
     }
-    const auto text = prefix_lines(std::string_view(s.partial).substr(0, cut + 1),
-                                   options.line_prefix);
+    const auto text =
+        prefix_lines(std::string_view(s.partial).substr(0, cut + 1), options.line_prefix);
     s.partial.erase(0, cut + 1);
     emit(s, text.data(), text.size());
   }
@@ -316,9 +316,9 @@ struct Job : std::enable_shared_from_this<Job> {
     deadline.cancel();
     grace_timer.cancel();
     drain_timer.cancel();
-    result.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - t0)
-                             .count();
+    result.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     auto& active = runner.active();
     const auto self = shared_from_this();
     active.erase(std::remove(active.begin(), active.end(), self), active.end());
@@ -458,9 +458,7 @@ struct Background final : BackgroundRun {
   }
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
-  [[nodiscard]] bool finished() const override {
-    return !job->result.started || job->finished;
-  }
+  [[nodiscard]] bool finished() const override { return !job->result.started || job->finished; }
   RunResult wait() override {
     if (!job->result.started || waited) return job->result;
     waited = true;
@@ -486,7 +484,7 @@ RunResult SystemProcessRunner::run(const Command& command, const RunOptions& opt
 
 std::unique_ptr<BackgroundRun> SystemProcessRunner::start(const Command& command,
                                                           const RunOptions& options,
-                                                          OnFinished on_finished) {
+                                                          const OnFinished& on_finished) {
   auto job = start_job(*this, command, options, true, on_finished);
   if (!job->result.started && on_finished) on_finished(job->result);
   return std::make_unique<Background>(std::move(job));

@@ -158,10 +158,12 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
     }
     if (attr == "conda" || attr == "miniconda" || attr == "anaconda") {
       // The old platform installed Miniconda here; taskrunner does not (docs/system-deps.md).
-      throw SpecError("SYSTEM_DEPS",
-                      "'" + attr + "' is not installed by taskrunner: put Python packages in "
-                      "PYTHON_DEPS and native tools in SYSTEM_DEPS as nixpkgs attributes (for a "
-                      "conda-compatible command line, ask for 'micromamba')");
+      throw SpecError(
+          "SYSTEM_DEPS",
+          "'" + attr +
+              "' is not installed by taskrunner: put Python packages in "
+              "PYTHON_DEPS and native tools in SYSTEM_DEPS as nixpkgs attributes (for a "
+              "conda-compatible command line, ask for 'micromamba')");
     }
     if (std::find(spec.system_deps.begin(), spec.system_deps.end(), attr) ==
         spec.system_deps.end()) {

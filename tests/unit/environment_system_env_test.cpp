@@ -103,9 +103,16 @@ TEST(SystemEnv, PortableUserCodeRunsInsideNixPortable) {
   const auto c = environment::use_system_env(user, portable(), {{"NP_LOCATION", "/np"}},
                                              "/nix/store/abc-env", "/w/venv");
   EXPECT_EQ(c.executable, "/opt/nix-portable");
-  const std::vector<std::string> want = {
-      "nix",     "--extra-experimental-features", "nix-command", "shell", "/nix/store/abc-env",
-      "--command", "/w/venv/bin/python",          "-c",          "x",     "arg"};
+  const std::vector<std::string> want = {"nix",
+                                         "--extra-experimental-features",
+                                         "nix-command",
+                                         "shell",
+                                         "/nix/store/abc-env",
+                                         "--command",
+                                         "/w/venv/bin/python",
+                                         "-c",
+                                         "x",
+                                         "arg"};
   EXPECT_EQ(c.args, want);
   EXPECT_EQ(c.env.at("NP_LOCATION"), "/np");
   EXPECT_EQ(c.env.at("PATH"), "/bin");  // nix shell puts the environment's bin dir first

@@ -161,11 +161,13 @@ TEST(Process, BackgroundRunsWhileForegroundRuns) {
   // Each waits (up to 5 s) for the other's file: both finish only if they overlap.
   auto bg = r.start(sh("touch " + flag + ".bg; i=0; while [ ! -e " + flag +
                        ".fg ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
-                       "[ -e " + flag + ".fg ] && printf bg; exit 3"),
+                       "[ -e " +
+                       flag + ".fg ] && printf bg; exit 3"),
                     opts, [&](const RunResult& res) { notified = res.exit_code == 3; });
   const auto fg = r.run(sh("touch " + flag + ".fg; i=0; while [ ! -e " + flag +
                            ".bg ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
-                           "[ -e " + flag + ".bg ] && printf fg"),
+                           "[ -e " +
+                           flag + ".bg ] && printf fg"),
                         opts);
   const auto res = bg->wait();
   ::unlink((flag + ".bg").c_str());
@@ -180,10 +182,9 @@ TEST(Process, BackgroundRunsWhileForegroundRuns) {
 TEST(Process, CancelRunningStopsTheForegroundWhenTheBackgroundFails) {
   Supervisor sup;
   SystemProcessRunner r(sup);
-  auto bg = r.start(sh("sleep 0.2; exit 1"), capture(),
-                    [&](const RunResult& res) {
-                      if (res.exit_code != 0) r.cancel_running();
-                    });
+  auto bg = r.start(sh("sleep 0.2; exit 1"), capture(), [&](const RunResult& res) {
+    if (res.exit_code != 0) r.cancel_running();
+  });
   const auto fg = r.run(sh("sleep 30"), capture());
   EXPECT_TRUE(fg.cancelled);
   EXPECT_EQ(fg.exit_code, 128 + SIGTERM);

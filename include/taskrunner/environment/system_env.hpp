@@ -45,8 +45,7 @@ std::vector<std::string> nix_build_args(const SystemEnvRequest& request,
 /// The store path `out_link` points to, when the link exists and its target is a directory
 /// reachable through `tool`'s store (tools::reachable_path). nullopt otherwise: a cold key, or a
 /// root whose target was deleted behind Nix's back.
-std::optional<std::filesystem::path> valid_root(const tools::NixTool& tool,
-                                                const util::EnvMap& env,
+std::optional<std::filesystem::path> valid_root(const tools::NixTool& tool, const util::EnvMap& env,
                                                 const std::filesystem::path& out_link);
 
 /// The attribute named in nix-build's "taskrunner: unknown attribute 'X'" error, if present.

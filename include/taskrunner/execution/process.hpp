@@ -104,7 +104,7 @@ class ProcessRunner {
   /// run() calls or BackgroundRun::wait() drive the event loop. `on_finished` may be empty.
   /// The default implementation, for test doubles, runs it to completion before returning.
   virtual std::unique_ptr<BackgroundRun> start(const Command& command, const RunOptions& options,
-                                               OnFinished on_finished);
+                                               const OnFinished& on_finished);
   /// Stops the foreground run() in progress, if any (its RunResult says `cancelled`): used when
   /// a background step failed and the foreground step's work is no longer needed.
   virtual void cancel_running() {}
@@ -120,7 +120,7 @@ class SystemProcessRunner final : public ProcessRunner {
   explicit SystemProcessRunner(Supervisor& supervisor) : supervisor_(supervisor) {}
   RunResult run(const Command& command, const RunOptions& options) override;
   std::unique_ptr<BackgroundRun> start(const Command& command, const RunOptions& options,
-                                       OnFinished on_finished) override;
+                                       const OnFinished& on_finished) override;
   void cancel_running() override;
 
   // Used by the jobs themselves.
