@@ -1,12 +1,16 @@
 #include "taskrunner/app/pipeline.hpp"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <functional>
 #include <thread>
 
+#include "taskrunner/environment/env_cache.hpp"
+#include "taskrunner/environment/env_key.hpp"
 #include "taskrunner/environment/install.hpp"
+#include "taskrunner/environment/snapshot.hpp"
 #include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/execution/exec_mode.hpp"
 #include "taskrunner/execution/user_code.hpp"
@@ -378,12 +382,184 @@ std::optional<StepError> system_deps_failure(const execution::RunResult& r, Syst
   return std::nullopt;
 }
 
+/// The environment cache's part in this run (docs/env-cache.md), decided before `network` so a
+/// hit can skip it.
+struct EnvPlan {
+  bool enabled = false;
+  environment::EnvMode mode = environment::EnvMode::off;
+  std::string key;
+  std::string material;  ///< what the key hashes (JSON)
+  environment::EntryPaths paths;
+  std::optional<environment::Entry> hit;
+  std::string result = "off";  ///< "hit", "miss", "rebuilt" or "off"
+  std::optional<util::FileLock> build_lock;
+  std::optional<util::FileLock> use_lock;
+  nlohmann::json detail = nlohmann::json::object();
+};
+
+/// Computes the key and looks the entry up. No process, no writes besides the cache's dirs.
+EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
+                       const tools::Installer& installer, const tools::Interpreter& interp,
+                       const std::string& index) {
+  EnvPlan plan;
+  plan.mode = environment::choose_mode(s.env_mode, s.env_cache);
+  plan.detail = {{"mode", std::string(environment::name(plan.mode))},
+                 {"requested_mode", std::string(environment::name(s.env_mode))},
+                 {"root", s.env_cache.string()},
+                 {"filesystem", environment::filesystem_type(s.env_cache)}};
+  for (const char* dir : {"envs", "locks", "venvs"}) {
+    if (const auto made = util::make_dirs(s.env_cache / dir); !made.ok()) {
+      plan.detail["error"] = made.error;
+      report::log().warn(
+          "environment cache disabled: {} (hint: mount a writable volume at "
+          "TASKRUNNER_ENV_CACHE or set TASKRUNNER_ENV_MODE=off)",
+          made.error);
+      return plan;
+    }
+  }
+  environment::EnvKeyInput in;
+  in.python = interp.executable.string();
+  in.python_version = interp.version;
+  in.platform = environment::nix_system();
+  in.installer = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+  in.installer_version = installer.kind == tools::InstallerKind::uv ? installer.version : "";
+  in.requirements = spec.python_deps;
+  in.index_urls = {index};
+  in.venv_path =
+      plan.mode == environment::EnvMode::snapshot ? (s.work_dir / "venv").string() : "(in place)";
+  plan.enabled = true;
+  plan.material = environment::env_key_material(in);
+  plan.key = environment::env_key(in);
+  plan.paths = environment::entry_paths(s.env_cache, plan.key, plan.mode);
+  plan.detail["key"] = plan.key;
+  std::string error;
+  plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+  plan.result = plan.hit ? "hit" : "miss";
+  if (!plan.hit && !error.empty()) {
+    report::log().warn("environment cache: {}; rebuilding", error);
+    environment::reject_entry(s.env_cache, plan.paths.dir);
+    plan.result = "rebuilt";
+    plan.detail["rejected"] = error;
+  }
+  return plan;
+}
+
+/// Uses a hit: restores the snapshot into `ictx.venv` or points `ictx.venv` at the in-place
+/// venv, holding the entry's use lock for the rest of the run. false (entry rejected and
+/// removed, `plan.result` = "rebuilt") when the entry is damaged.
+bool use_env_hit(EnvPlan& plan, const Settings& s, environment::InstallContext& ictx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  plan.use_lock = util::lock_file(plan.paths.use_lock, std::chrono::seconds(5), error, nullptr,
+                                  /*shared=*/true);
+  const auto& entry = *plan.hit;
+  bool ok = false;
+  if (plan.mode == environment::EnvMode::snapshot) {
+    std::error_code ec;
+    std::filesystem::remove_all(ictx.venv, ec);
+    const auto& archive = entry.manifest.at("archive");
+    const auto info = environment::restore_snapshot(
+        plan.paths.archive, ictx.venv, archive.at("sha256").get<std::string>(),
+        archive.at("bytes").get<std::uint64_t>(), error);
+    if (info) {
+      ok = true;
+      plan.detail["bytes_restored"] = info->archive_bytes;
+      plan.detail["content_bytes"] = info->content_bytes;
+      plan.detail["entries"] = info->entries;
+    }
+  } else {
+    std::error_code ec;
+    ok = std::filesystem::exists(entry.venv_path / "bin" / "python", ec);
+    if (ok) {
+      ictx.venv = entry.venv_path;
+    } else {
+      error = "in-place venv " + entry.venv_path.string() + " is missing";
+    }
+  }
+  if (!ok) {
+    report::log().warn("environment cache: entry {} rejected: {}; rebuilding",
+                       plan.paths.dir.string(), error);
+    plan.use_lock.reset();
+    environment::reject_entry(s.env_cache, plan.paths.dir);
+    plan.hit.reset();
+    plan.result = "rebuilt";
+    plan.detail["rejected"] = error;
+    return false;
+  }
+  environment::record_hit(entry);
+  plan.result = "hit";
+  plan.detail["restore_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  return true;
+}
+
+/// After a successful install: compiles bytecode, then publishes the venv (snapshot archive or
+/// in place) and releases the build lock. A failure here is logged, never fails the run.
+void publish_env(EnvPlan& plan, const Settings& s, const environment::InstallContext& ictx,
+                 execution::ProcessRunner& runner) {
+  const auto t0 = std::chrono::steady_clock::now();
+  execution::Command compile{ictx.venv / "bin" / "python",
+                             {"-m", "compileall", "-q", "-j", "0", (ictx.venv / "lib").string()},
+                             s.env,
+                             std::nullopt};
+  compile.env.erase("PYTHONDONTWRITEBYTECODE");
+  const auto r = run_setup_step(runner, Id::python_deps, compile, s);
+  if (r.exit_code != 0) {
+    plan.detail["publish_error"] =
+        "bytecode compilation failed (exit code " + std::to_string(r.exit_code) + ")";
+    report::log().warn("environment cache: not published: bytecode compilation failed");
+    plan.build_lock.reset();
+    return;
+  }
+  nlohmann::json manifest = {{"format", environment::kEnvFormat},
+                             {"key", plan.key},
+                             {"mode", std::string(environment::name(plan.mode))},
+                             {"venv_path", ictx.venv.string()},
+                             {"created_at", report::rfc3339_utc(std::chrono::system_clock::now())},
+                             {"inputs", nlohmann::json::parse(plan.material)}};
+  const auto published = environment::publish_entry(
+      s.env_cache, plan.key, plan.mode, manifest,
+      [&](const std::filesystem::path& tmp, nlohmann::json& m) -> std::string {
+        if (plan.mode == environment::EnvMode::inplace) {
+          m["venv_bytes"] = environment::tree_bytes(ictx.venv);
+          return "";
+        }
+        std::string error;
+        const auto info = environment::write_snapshot(ictx.venv, tmp / "venv.tar.zst", error);
+        if (!info) return error;
+        m["archive"] = {
+            {"name", "venv.tar.zst"}, {"bytes", info->archive_bytes}, {"sha256", info->sha256}};
+        m["content_bytes"] = info->content_bytes;
+        m["entries"] = info->entries;
+        return "";
+      });
+  plan.detail["publish_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (!published.error.empty()) {
+    plan.detail["publish_error"] = published.error;
+    report::log().warn("environment cache: not published: {}", published.error);
+  } else {
+    std::string error;
+    if (auto e = environment::find_entry(s.env_cache, plan.key, plan.mode, error)) {
+      plan.detail["bytes"] = e->bytes;
+    }
+    if (plan.mode == environment::EnvMode::inplace) {
+      plan.use_lock = util::lock_file(plan.paths.use_lock, std::chrono::seconds(5), error, nullptr,
+                                      /*shared=*/true);
+    }
+  }
+  plan.build_lock.reset();
+}
+
 /// venv and python_deps, in order.
 void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                     execution::ProcessRunner& runner, const tools::Installer& installer,
                     const preflight::CacheCheck& cache,
                     const std::optional<std::filesystem::path>& cache_dir,
-                    const std::string& redacted_index, environment::InstallContext& ictx) {
+                    const std::string& redacted_index, environment::InstallContext& ictx,
+                    EnvPlan& plan, std::optional<tools::Interpreter> interp) {
   const bool need_python_deps = !spec.python_deps.empty();
   ictx.installer = installer;
   ictx.cache_dir = cache_dir;
@@ -395,7 +571,7 @@ void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSp
   cp.run(Id::venv, [&] {
     Outcome o;
     std::string error;
-    const auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
+    if (!interp) interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
     if (!interp) {
       throw StepError(Id::venv, FailureKind::interpreter_missing, error,
                       std::string(report::hint_for(report::Failure::interpreter_missing).text),
@@ -409,6 +585,38 @@ void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSp
     o.detail["resolved_from_cache"] = interp->from_cache;
     o.detail["path"] = ictx.venv.string();
     o.detail["installer"] = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+    if (plan.enabled) {
+      if (plan.hit && use_env_hit(plan, s, ictx)) {
+        o.detail["path"] = ictx.venv.string();
+        o.detail["env_cache"] = plan.detail;
+        o.detail["env_cache"]["result"] = plan.result;
+        return o;
+      }
+      // Miss: one runner per key builds; the others wait here and then use its entry.
+      bool waited = false;
+      plan.build_lock = util::lock_file(plan.paths.build_lock, s.install_timeout, error, &waited);
+      if (!plan.build_lock) {
+        report::log().warn("environment cache: {}; building without it", error);
+        plan.enabled = false;
+        plan.detail["error"] = error;
+      } else if (waited) {
+        plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+        plan.detail["waited_for_other_builder"] = true;
+        if (plan.hit && use_env_hit(plan, s, ictx)) {
+          plan.build_lock.reset();
+          o.detail["path"] = ictx.venv.string();
+          o.detail["env_cache"] = plan.detail;
+          o.detail["env_cache"]["result"] = plan.result;
+          return o;
+        }
+      }
+      if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+        ictx.venv = environment::inplace_venv_dir(s.env_cache, plan.key);
+        o.detail["path"] = ictx.venv.string();
+      }
+      o.detail["env_cache"] = plan.detail;
+      o.detail["env_cache"]["result"] = plan.result;
+    }
     // A fresh venv every run: remove what an earlier run left (uv and venv differ on reuse).
     std::error_code ec;
     std::filesystem::remove_all(ictx.venv, ec);
@@ -435,6 +643,13 @@ void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSp
     if (!need_python_deps) {
       o.status = Status::skipped;
       o.detail["reason"] = "no Python dependencies requested";
+      return o;
+    }
+    if (plan.result == "hit") {
+      o.detail["requested"] = spec.python_deps.size();
+      o.detail["env_cache"] = plan.detail;
+      o.detail["env_cache"]["result"] = "hit";
+      o.detail["installed_distributions"] = environment::count_installed(ictx.venv);
       return o;
     }
     const auto req_file = s.work_dir / "requirements.txt";
@@ -473,6 +688,11 @@ void install_python(const Checkpoints& cp, const Settings& s, const spec::TaskSp
       throw StepError(Id::python_deps, FailureKind::failed, f.message, f.hint, o.detail);
     }
     o.detail["installed_distributions"] = environment::count_installed(ictx.venv);
+    if (plan.enabled && plan.build_lock) {
+      publish_env(plan, s, ictx, runner);
+      o.detail["env_cache"] = plan.detail;
+      o.detail["env_cache"]["result"] = plan.result;
+    }
     return o;
   });
 }
@@ -521,16 +741,30 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   cp.run(Id::disk_space,
          [&] { return preflight::check_disk_space(s.work_dir, cache_dir, s.min_free_bytes); });
 
+  // The installer and the interpreter are found before `network` (and recorded at `uv` and
+  // `venv`), so the environment cache can be looked up first and a hit skips the network check.
+  std::string installer_error;
+  const auto found = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),
+                                           s.env, runner, installer_error);
+  EnvPlan plan;
+  std::optional<tools::Interpreter> interp;
+  if (need_python_deps && !s.doctor && s.env_mode != environment::EnvMode::off && found) {
+    std::string error;
+    interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
+    if (interp) plan = plan_env_cache(s, spec, *found, *interp, index);
+  }
+
   cp.run(Id::network, [&] {
-    return preflight::check_network(need_python_deps || s.doctor, index, s.network_timeout);
+    auto o = preflight::check_network((need_python_deps && !plan.hit) || s.doctor, index,
+                                      s.network_timeout);
+    if (plan.hit) o.detail["reason"] = "environment cache hit: nothing to download";
+    return o;
   });
 
   tools::Installer installer;
   cp.run(Id::uv, [&] {
     Outcome o;
-    std::string error;
-    const auto path_var = util::get(s.env, "PATH").value_or("");
-    auto found = tools::find_installer(s.uv, s.tools_dir, path_var, s.env, runner, error);
+    const std::string& error = installer_error;
     if (!found) {
       throw StepError(
           Id::uv, FailureKind::failed, error,
@@ -605,7 +839,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
   environment::InstallContext ictx;
   ictx.venv = s.work_dir / "venv";
   try {
-    install_python(cp, s, spec, runner, installer, cache, cache_dir, redacted_index, ictx);
+    install_python(cp, s, spec, runner, installer, cache, cache_dir, redacted_index, ictx, plan,
+                   interp);
   } catch (const StepError& e) {
     if (sys.build) {
       // The other step failed first: stop the build, or report its own failure as the cause.
@@ -642,7 +877,19 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
 
   // user_code: its exit code is the run's exit code.
   int code = 0;
+  if (s.warm_only) {
+    cp.run(Id::user_code, [&] {
+      Outcome o;
+      o.status = Status::skipped;
+      o.detail["reason"] = "cache warm: the environment was built, the code is not run";
+      return o;
+    });
+    return 0;
+  }
   auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+    command.env["PYTHONDONTWRITEBYTECODE"] = "1";  // the shared venv stays read-only
+  }
   if (sys.store_path) {
     command =
         environment::use_system_env(std::move(command), *nix, s.env, *sys.store_path, ictx.venv);
@@ -654,6 +901,8 @@ int run_steps(const Settings& s, const spec::TaskSpec& spec, report::Recorder& r
                   {"reason", "handed over: taskrunner replaced itself with Python"}};
       return o;
     });
+    // The use lock of an in-place entry must outlive the hand-over: keep it across exec.
+    if (plan.use_lock && plan.use_lock->held()) (void)::fcntl(plan.use_lock->fd(), F_SETFD, 0);
     const auto error = execution::exec_replacing_self(command, report::log_file_fd());
     report::log().error("exec mode: {}", error);
     return report::exit_code::no_interpreter;

@@ -73,6 +73,25 @@ Settings load_settings(const util::EnvMap& env) {
   if (s.nixpkgs.find_first_of("\n\r") != std::string::npos) {
     throw SettingsError("TASKRUNNER_NIXPKGS", "must be a single line");
   }
+  s.env_cache = util::get(env, "TASKRUNNER_ENV_CACHE").value_or("/root/.cache/taskrunner");
+  if (!s.env_cache.is_absolute()) {
+    throw SettingsError("TASKRUNNER_ENV_CACHE", "'" + s.env_cache.string() + "' must be absolute");
+  }
+  const auto inside =
+      s.env_cache.lexically_normal().lexically_relative(s.uv_cache_dir.lexically_normal());
+  if (!inside.empty() && !inside.string().starts_with("..")) {
+    throw SettingsError("TASKRUNNER_ENV_CACHE", "'" + s.env_cache.string() +
+                                                    "' must not be inside UV_CACHE_DIR (uv "
+                                                    "owns and cleans that directory)");
+  }
+  if (auto m = util::get(env, "TASKRUNNER_ENV_MODE")) {
+    const auto mode = environment::parse_env_mode(*m);
+    if (!mode) {
+      throw SettingsError("TASKRUNNER_ENV_MODE",
+                          "'" + *m + "' is not one of off, snapshot, inplace, auto");
+    }
+    s.env_mode = *mode;
+  }
   if (auto r = util::get(env, "TASKRUNNER_NIX_ROOTS")) {
     if (!r->starts_with("/")) {
       throw SettingsError("TASKRUNNER_NIX_ROOTS", "'" + *r + "' must be an absolute path");

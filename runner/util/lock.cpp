@@ -28,7 +28,7 @@ int FileLock::release() { return std::exchange(fd_, -1); }
 
 std::optional<FileLock> lock_file(const std::filesystem::path& path,
                                   std::chrono::milliseconds timeout, std::string& error,
-                                  bool* waited) {
+                                  bool* waited, bool shared) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     error = errno_message("cannot open lock file", path, errno);
@@ -38,7 +38,7 @@ std::optional<FileLock> lock_file(const std::filesystem::path& path,
   if (waited != nullptr) *waited = false;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return lock;
+    if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return lock;
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) {
       error = errno_message("cannot lock", path, errno);

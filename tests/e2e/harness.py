@@ -110,7 +110,10 @@ class TaskrunnerTest(unittest.TestCase):
         self.work = tempfile.mkdtemp(prefix="work-", dir=self.root)
 
     def env(self, **extra):
+        # The environment cache is off unless a test asks for it (test_env_cache.py), so each
+        # test's install really runs; its root is per class, never the machine's default.
         base = dict(TASKRUNNER_WORK_DIR=self.work, UV_CACHE_DIR=self.cache,
+                    TASKRUNNER_ENV_MODE="off", TASKRUNNER_ENV_CACHE=os.path.join(self.root, "env-cache"),
                     TASKRUNNER_INDEX_URL=self.server.url, TASKRUNNER_PYTHON=sys.executable,
                     TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"))
         if self.uv:

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "taskrunner/environment/env_cache.hpp"
 #include "taskrunner/util/env.hpp"
 
 namespace taskrunner::app {
@@ -27,6 +28,12 @@ struct Settings {
   /// TASKRUNNER_NIX_ROOTS: directory of the out-link GC roots, one per system-env key; default
   /// environment::default_roots_dir().
   std::optional<std::filesystem::path> nix_roots;
+  /// TASKRUNNER_ENV_CACHE: root of the environment cache (docs/env-cache.md), default
+  /// /root/.cache/taskrunner — meant for the shared volume, never inside UV_CACHE_DIR.
+  std::filesystem::path env_cache;
+  /// TASKRUNNER_ENV_MODE: off, snapshot, inplace or auto (default).
+  environment::EnvMode env_mode = environment::EnvMode::automatic;
+  bool warm_only = false;   ///< `taskrunner cache warm`: build and publish, do not run the code
   int install_retries = 2;  ///< TASKRUNNER_INSTALL_RETRIES: retries after a transient failure
   std::chrono::milliseconds install_timeout{
       std::chrono::minutes(30)};  ///< TASKRUNNER_INSTALL_TIMEOUT (s)

@@ -31,8 +31,9 @@ class FileLock {
 /// most `timeout` (ms; zero = one try). On failure returns nullopt and sets `error`: an errno
 /// message naming the path, or "still locked by another process after N s".
 /// `waited` (if given) is set to whether another process held the lock at first.
+/// `shared`: a shared lock (LOCK_SH), which excludes only exclusive holders.
 std::optional<FileLock> lock_file(const std::filesystem::path& path,
                                   std::chrono::milliseconds timeout, std::string& error,
-                                  bool* waited = nullptr);
+                                  bool* waited = nullptr, bool shared = false);
 
 }  // namespace taskrunner::util

@@ -1,0 +1,117 @@
+#pragma once
+// The environment cache (docs/env-cache.md): finished venvs kept under TASKRUNNER_ENV_CACHE by
+// key, as a snapshot (tar.zst restored to the same absolute path) or in place (a venv on the
+// volume used directly). Entries are published atomically and only whole entries are served.
+//
+// Layout under the root:
+//   envs/<key>-<mode>/manifest.json   the entry; present ⇔ published (renamed in last)
+//   envs/<key>-snapshot/venv.tar.zst  a snapshot's archive
+//   envs/<key>-<mode>/hits            one byte appended per hit (size = hit count, mtime = last
+//   use) venvs/<key>-<nonce>/              an in-place venv, built where it stays (its scripts name
+//   it) locks/<key>-<mode>.build          exclusive flock while one runner builds (single flight)
+//   locks/<key>-<mode>.use            shared flock while a runner uses the entry (prune skips)
+//   envs/.tmp-*                       temp dirs of publishes; a killed runner leaves only these
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "taskrunner/util/lock.hpp"
+
+namespace taskrunner::environment {
+
+enum class EnvMode { off, snapshot, inplace, automatic };
+
+/// "off", "snapshot", "inplace", "auto" (TASKRUNNER_ENV_MODE); nullopt for anything else.
+std::optional<EnvMode> parse_env_mode(std::string_view text);
+std::string_view name(EnvMode mode);
+
+/// The file system type of `path` from statfs(2): "nfs", "fuse", "cifs", "smb2", "ceph", "9p",
+/// "overlay", "tmpfs", "ext4", "xfs", "btrfs", or the hex magic.
+std::string filesystem_type(const std::filesystem::path& path);
+/// True for file systems where each file access costs a network round trip (nfs, fuse — sshfs,
+/// cifs, smb2, ceph, 9p).
+bool is_network_filesystem(const std::string& type);
+
+/// `auto`'s rule (docs/env-cache.md "Choosing a mode"): snapshot on a network file system
+/// (importing from it pays per-file latency; extracting one archive does not), in place
+/// otherwise (local disk or hostPath: nothing to unpack at all).
+EnvMode choose_mode(EnvMode requested, const std::filesystem::path& root);
+
+/// One published entry as read from its manifest.
+struct Entry {
+  std::string key;
+  EnvMode mode = EnvMode::snapshot;
+  std::filesystem::path dir;        ///< envs/<key>-<mode>
+  std::filesystem::path venv_path;  ///< where the venv is (snapshot: where it is restored)
+  nlohmann::json manifest;          ///< the whole manifest
+  std::uint64_t bytes = 0;          ///< archive bytes (snapshot) or venv bytes (in place)
+  std::uint64_t hits = 0;
+  std::chrono::system_clock::time_point last_used;
+};
+
+/// Paths of one key and mode under `root`.
+struct EntryPaths {
+  std::filesystem::path dir;
+  std::filesystem::path manifest;
+  std::filesystem::path archive;
+  std::filesystem::path build_lock;
+  std::filesystem::path use_lock;
+};
+EntryPaths entry_paths(const std::filesystem::path& root, const std::string& key, EnvMode mode);
+
+/// The published entry for `key`/`mode`, or nullopt (no manifest, or one that does not parse —
+/// then `error` says why).
+std::optional<Entry> find_entry(const std::filesystem::path& root, const std::string& key,
+                                EnvMode mode, std::string& error);
+
+/// Every published entry under `root`, for `taskrunner cache status` and prune.
+std::vector<Entry> list_entries(const std::filesystem::path& root);
+
+/// Records a hit: appends one byte to the entry's `hits` file (also its last-use time).
+void record_hit(const Entry& entry);
+
+/// Removes a rejected entry (bad manifest, mismatched or unsafe archive) so it is rebuilt:
+/// renamed to envs/.tmp-rejected-… first (atomic for readers), then deleted.
+void reject_entry(const std::filesystem::path& root, const std::filesystem::path& dir);
+
+/// Publishes an entry: creates envs/.tmp-<key>-<mode>-<pid>/, lets `fill` put files in it
+/// (the snapshot archive), writes manifest.json there, then renames the directory to
+/// envs/<key>-<mode> (replacing a rejected leftover). Returns an errno message on failure,
+/// leaving only the temp dir.
+struct Published {
+  std::string error;
+  std::filesystem::path dir;
+};
+Published publish_entry(const std::filesystem::path& root, const std::string& key, EnvMode mode,
+                        const nlohmann::json& manifest,
+                        const std::function<std::string(const std::filesystem::path& tmp,
+                                                        nlohmann::json& manifest)>& fill);
+
+/// A fresh, unused directory venvs/<key>-<nonce> for an in-place build (not created).
+std::filesystem::path inplace_venv_dir(const std::filesystem::path& root, const std::string& key);
+
+/// Total size in bytes of regular files under `dir` (symlinks not followed).
+std::uint64_t tree_bytes(const std::filesystem::path& dir);
+
+/// What prune did.
+struct PruneReport {
+  std::vector<std::string> removed;  ///< entry dirs, temp dirs and orphan venvs removed
+  std::vector<std::string> kept_in_use;
+  std::uint64_t freed_bytes = 0;
+  std::uint64_t remaining_bytes = 0;
+};
+
+/// Least-recently-used pruning: removes temp dirs and orphaned in-place venvs whose builder is
+/// gone (build lock free), entries unused for longer than `max_age`, then the least recently
+/// used entries until the total is at most `max_bytes`. An entry in use (its use lock held by a
+/// runner) is never removed.
+PruneReport prune(const std::filesystem::path& root, std::optional<std::uint64_t> max_bytes,
+                  std::optional<std::chrono::hours> max_age);
+
+}  // namespace taskrunner::environment

@@ -1,0 +1,297 @@
+#include "taskrunner/environment/env_cache.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <random>
+
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::environment {
+namespace fs = std::filesystem;
+
+std::optional<EnvMode> parse_env_mode(std::string_view text) {
+  if (text == "off") return EnvMode::off;
+  if (text == "snapshot") return EnvMode::snapshot;
+  if (text == "inplace") return EnvMode::inplace;
+  if (text == "auto") return EnvMode::automatic;
+  return std::nullopt;
+}
+
+std::string_view name(EnvMode mode) {
+  switch (mode) {
+    case EnvMode::off: return "off";
+    case EnvMode::snapshot: return "snapshot";
+    case EnvMode::inplace: return "inplace";
+    case EnvMode::automatic: return "auto";
+  }
+  return "off";
+}
+
+std::string filesystem_type(const fs::path& path) {
+  struct statfs st {};
+  fs::path probe = path;
+  std::error_code ec;
+  while (!fs::exists(probe, ec) && probe.has_parent_path() && probe != probe.parent_path()) {
+    probe = probe.parent_path();
+  }
+  if (::statfs(probe.c_str(), &st) != 0) return "unknown";
+  switch (static_cast<unsigned long>(st.f_type)) {
+    case 0x6969UL: return "nfs";
+    case 0x65735546UL: return "fuse";
+    case 0xFF534D42UL: return "cifs";
+    case 0xFE534D42UL: return "smb2";
+    case 0x00C36400UL: return "ceph";
+    case 0x01021997UL: return "9p";
+    case 0x794c7630UL: return "overlay";
+    case 0x01021994UL: return "tmpfs";
+    case 0xEF53UL: return "ext4";
+    case 0x58465342UL: return "xfs";
+    case 0x9123683EUL: return "btrfs";
+    default: break;
+  }
+  char buf[32];
+  (void)std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(st.f_type));
+  return buf;
+}
+
+bool is_network_filesystem(const std::string& type) {
+  return type == "nfs" || type == "fuse" || type == "cifs" || type == "smb2" || type == "ceph" ||
+         type == "9p";
+}
+
+EnvMode choose_mode(EnvMode requested, const fs::path& root) {
+  if (requested != EnvMode::automatic) return requested;
+  return is_network_filesystem(filesystem_type(root)) ? EnvMode::snapshot : EnvMode::inplace;
+}
+
+EntryPaths entry_paths(const fs::path& root, const std::string& key, EnvMode mode) {
+  const std::string id = key + "-" + std::string(name(mode));
+  EntryPaths p;
+  p.dir = root / "envs" / id;
+  p.manifest = p.dir / "manifest.json";
+  p.archive = p.dir / "venv.tar.zst";
+  p.build_lock = root / "locks" / (id + ".build");
+  p.use_lock = root / "locks" / (id + ".use");
+  return p;
+}
+
+namespace {
+
+std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
+  const auto text = util::read_file(dir / "manifest.json", error, std::size_t{1} << 20);
+  if (!text) return std::nullopt;
+  Entry e;
+  e.dir = dir;
+  try {
+    e.manifest = nlohmann::json::parse(*text);
+    e.key = e.manifest.at("key").get<std::string>();
+    const auto mode = parse_env_mode(e.manifest.at("mode").get<std::string>());
+    if (!mode || *mode == EnvMode::off || *mode == EnvMode::automatic) {
+      error = "manifest " + (dir / "manifest.json").string() + " has an unknown mode";
+      return std::nullopt;
+    }
+    e.mode = *mode;
+    e.venv_path = e.manifest.at("venv_path").get<std::string>();
+    e.bytes = e.mode == EnvMode::snapshot
+                  ? e.manifest.at("archive").at("bytes").get<std::uint64_t>()
+                  : e.manifest.value("venv_bytes", std::uint64_t{0});
+    if (e.manifest.at("format").get<int>() != 1) {
+      error = "manifest " + (dir / "manifest.json").string() + " has another format version";
+      return std::nullopt;
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    error = "manifest " + (dir / "manifest.json").string() + " is invalid: " + ex.what();
+    return std::nullopt;
+  }
+  struct stat st {};
+  const auto hits = dir / "hits";
+  if (::stat(hits.c_str(), &st) == 0) {
+    e.hits = static_cast<std::uint64_t>(st.st_size);
+    e.last_used = std::chrono::system_clock::from_time_t(st.st_mtime);
+  } else if (::stat((dir / "manifest.json").c_str(), &st) == 0) {
+    e.last_used = std::chrono::system_clock::from_time_t(st.st_mtime);
+  }
+  return e;
+}
+
+std::atomic<unsigned> g_counter{0};
+
+std::string unique_suffix() {
+  return std::to_string(::getpid()) + "-" + std::to_string(g_counter++);
+}
+
+/// True when nobody holds `lock` (an exclusive try-lock succeeds); a missing lock file is free.
+bool lock_is_free(const fs::path& lock) {
+  std::string error;
+  std::error_code ec;
+  if (!fs::exists(lock, ec)) return true;
+  return util::lock_file(lock, std::chrono::milliseconds(0), error).has_value();
+}
+
+}  // namespace
+
+std::optional<Entry> find_entry(const fs::path& root, const std::string& key, EnvMode mode,
+                                std::string& error) {
+  const auto p = entry_paths(root, key, mode);
+  std::error_code ec;
+  if (!fs::exists(p.manifest, ec)) return std::nullopt;
+  auto e = read_entry(p.dir, error);
+  if (e && (e->key != key || e->mode != mode)) {
+    error = "manifest " + p.manifest.string() + " names another key or mode";
+    return std::nullopt;
+  }
+  return e;
+}
+
+std::vector<Entry> list_entries(const fs::path& root) {
+  std::vector<Entry> out;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(root / "envs", ec)) {
+    const auto n = d.path().filename().string();
+    if (n.starts_with(".")) continue;
+    std::string error;
+    if (auto e = read_entry(d.path(), error)) out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+void record_hit(const Entry& entry) {
+  const auto hits = entry.dir / "hits";
+  const int fd = ::open(hits.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;  // statistics only
+  (void)util::write_all(fd, "h", 1);
+  ::close(fd);
+}
+
+void reject_entry(const fs::path& root, const fs::path& dir) {
+  std::error_code ec;
+  const auto away =
+      root / "envs" / (".tmp-rejected-" + dir.filename().string() + "-" + unique_suffix());
+  fs::rename(dir, away, ec);
+  fs::remove_all(ec ? dir : away, ec);
+}
+
+Published publish_entry(
+    const fs::path& root, const std::string& key, EnvMode mode, const nlohmann::json& manifest,
+    const std::function<std::string(const fs::path& tmp, nlohmann::json& manifest)>& fill) {
+  Published out;
+  const auto p = entry_paths(root, key, mode);
+  const auto tmp =
+      root / "envs" / (".tmp-" + key + "-" + std::string(name(mode)) + "-" + unique_suffix());
+  if (const auto made = util::make_dirs(tmp); !made.ok()) {
+    out.error = made.error;
+    return out;
+  }
+  auto m = manifest;
+  if (fill) {
+    out.error = fill(tmp, m);
+    if (!out.error.empty()) return out;
+  }
+  if (const auto st = util::write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n"); !st.ok()) {
+    out.error = st.error;
+    return out;
+  }
+  std::error_code ec;
+  if (fs::exists(p.dir, ec)) reject_entry(root, p.dir);  // a rejected or stale leftover
+  if (::rename(tmp.c_str(), p.dir.c_str()) != 0) {
+    out.error = util::errno_message("cannot publish", p.dir, errno);
+    return out;
+  }
+  out.dir = p.dir;
+  return out;
+}
+
+fs::path inplace_venv_dir(const fs::path& root, const std::string& key) {
+  std::random_device rd;
+  char nonce[17];
+  (void)std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
+  return root / "venvs" / (key + "-" + nonce);
+}
+
+std::uint64_t tree_bytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      total += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  return total;
+}
+
+PruneReport prune(const fs::path& root, std::optional<std::uint64_t> max_bytes,
+                  std::optional<std::chrono::hours> max_age) {
+  PruneReport report;
+  std::error_code ec;
+  // 1. Temp dirs whose builder is gone.
+  for (const auto& d : fs::directory_iterator(root / "envs", ec)) {
+    const auto n = d.path().filename().string();
+    if (!n.starts_with(".tmp-")) continue;
+    bool free = true;
+    if (!n.starts_with(".tmp-rejected-") && n.size() > 5 + 64) {
+      const auto key = n.substr(5, 64);
+      const auto rest = n.substr(5 + 64 + 1);
+      const auto mode = parse_env_mode(rest.substr(0, rest.find('-')));
+      if (mode) free = lock_is_free(entry_paths(root, key, *mode).build_lock);
+    }
+    if (free) {
+      report.freed_bytes += tree_bytes(d.path());
+      fs::remove_all(d.path(), ec);
+      report.removed.push_back(d.path().string());
+    }
+  }
+  // 2. Entries: by age, then least recently used first until under the size limit.
+  auto entries = list_entries(root);
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.last_used < b.last_used; });
+  std::uint64_t total = 0;
+  for (const auto& e : entries) total += e.bytes;
+  const auto now = std::chrono::system_clock::now();
+  std::vector<fs::path> live_venvs;
+  for (const auto& e : entries) {
+    const bool too_old = max_age && now - e.last_used > *max_age;
+    const bool too_big = max_bytes && total > *max_bytes;
+    if (!too_old && !too_big) {
+      if (e.mode == EnvMode::inplace) live_venvs.push_back(e.venv_path);
+      continue;
+    }
+    const auto p = entry_paths(root, e.key, e.mode);
+    std::string error;
+    auto use = fs::exists(p.use_lock, ec)
+                   ? util::lock_file(p.use_lock, std::chrono::milliseconds(0), error)
+                   : std::optional<util::FileLock>(util::FileLock());
+    if (!use) {
+      report.kept_in_use.push_back(e.dir.string());
+      if (e.mode == EnvMode::inplace) live_venvs.push_back(e.venv_path);
+      continue;
+    }
+    reject_entry(root, e.dir);
+    if (e.mode == EnvMode::inplace) fs::remove_all(e.venv_path, ec);
+    report.removed.push_back(e.dir.string());
+    report.freed_bytes += e.bytes;
+    total -= e.bytes;
+  }
+  // 3. In-place venvs no manifest names and no builder holds.
+  for (const auto& d : fs::directory_iterator(root / "venvs", ec)) {
+    if (std::find(live_venvs.begin(), live_venvs.end(), d.path()) != live_venvs.end()) continue;
+    const auto n = d.path().filename().string();
+    if (n.size() < 64) continue;
+    if (!lock_is_free(entry_paths(root, n.substr(0, 64), EnvMode::inplace).build_lock)) continue;
+    report.freed_bytes += tree_bytes(d.path());
+    fs::remove_all(d.path(), ec);
+    report.removed.push_back(d.path().string());
+  }
+  report.remaining_bytes = total;
+  return report;
+}
+
+}  // namespace taskrunner::environment

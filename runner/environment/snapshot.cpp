@@ -1,0 +1,308 @@
+#include "taskrunner/environment/snapshot.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::environment {
+namespace {
+
+constexpr std::size_t kChunk = std::size_t{1} << 20;
+
+std::string hex(const std::array<std::uint8_t, SHA256_DIGEST_SIZE>& d) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(d.size() * 2);
+  for (const auto b : d) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct ReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+
+std::string archive_message(archive* a, const std::string& what) {
+  const char* m = archive_error_string(a);
+  return what + ": " + (m != nullptr ? m : "unknown libarchive error");
+}
+
+/// The archive file as libarchive reads it: hashed and counted on the way through.
+struct HashingReader {
+  int fd = -1;
+  sha256_ctx sha{};
+  std::uint64_t bytes = 0;
+  std::vector<char> buf = std::vector<char>(kChunk);
+  int read_errno = 0;
+};
+
+la_ssize_t hashing_read(archive* /*a*/, void* data, const void** out) {
+  auto* r = static_cast<HashingReader*>(data);
+  for (;;) {
+    const ssize_t n = ::read(r->fd, r->buf.data(), r->buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      r->read_errno = errno;
+      return -1;
+    }
+    sha256_update(&r->sha, static_cast<std::size_t>(n),
+                  reinterpret_cast<const std::uint8_t*>(r->buf.data()));
+    r->bytes += static_cast<std::uint64_t>(n);
+    *out = r->buf.data();
+    return n;
+  }
+}
+
+bool safe_relative(const std::string& path) {
+  if (path.empty() || path.front() == '/') return false;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (path.compare(start, end - start, "..") == 0) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> sha256_file(const std::filesystem::path& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = util::errno_message("cannot open", path, errno);
+    return std::nullopt;
+  }
+  sha256_ctx sha{};
+  sha256_init(&sha);
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = util::errno_message("cannot read", path, errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    sha256_update(&sha, static_cast<std::size_t>(n),
+                  reinterpret_cast<const std::uint8_t*>(buf.data()));
+  }
+  ::close(fd);
+  std::array<std::uint8_t, SHA256_DIGEST_SIZE> d{};
+  sha256_digest(&sha, d.size(), d.data());
+  return hex(d);
+}
+
+std::optional<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
+                                           const std::filesystem::path& archive_path,
+                                           std::string& error, int level) {
+  SnapshotInfo info;
+  const int out_fd = ::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0) {
+    error = util::errno_message("cannot create", archive_path, errno);
+    return std::nullopt;
+  }
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
+  archive_write_set_format_pax_restricted(a.get());
+  archive_write_add_filter_zstd(a.get());
+  const std::string opt = "zstd:compression-level=" + std::to_string(level);
+  if (archive_write_set_options(a.get(), opt.c_str()) != ARCHIVE_OK ||
+      archive_write_open_fd(a.get(), out_fd) != ARCHIVE_OK) {
+    error = archive_message(a.get(), "cannot write " + archive_path.string());
+    ::close(out_fd);
+    return std::nullopt;
+  }
+  std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
+  std::vector<char> buf(kChunk);
+  std::error_code ec;
+  auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+  if (ec) {
+    error = util::errno_message("cannot read", dir, ec.value());
+    ::close(out_fd);
+    return std::nullopt;
+  }
+  for (; it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const auto& p = it->path();
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      error = util::errno_message("cannot stat", p, errno);
+      ::close(out_fd);
+      return std::nullopt;
+    }
+    archive_entry_clear(entry.get());
+    archive_entry_copy_pathname(entry.get(), p.lexically_relative(dir).c_str());
+    archive_entry_copy_stat(entry.get(), &st);
+    std::string link;
+    if (S_ISLNK(st.st_mode)) {
+      link = std::filesystem::read_symlink(p, ec).string();
+      archive_entry_copy_symlink(entry.get(), link.c_str());
+    } else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      continue;  // sockets, fifos: never part of a venv worth keeping
+    }
+    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
+      error = archive_message(a.get(), "cannot add " + p.string());
+      ::close(out_fd);
+      return std::nullopt;
+    }
+    ++info.entries;
+    if (S_ISREG(st.st_mode)) {
+      const int in = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) {
+        error = util::errno_message("cannot open", p, errno);
+        ::close(out_fd);
+        return std::nullopt;
+      }
+      for (;;) {
+        const ssize_t n = ::read(in, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        archive_write_data(a.get(), buf.data(), static_cast<std::size_t>(n));
+        info.content_bytes += static_cast<std::uint64_t>(n);
+      }
+      ::close(in);
+    }
+  }
+  if (ec) {
+    error = util::errno_message("cannot walk", dir, ec.value());
+    ::close(out_fd);
+    return std::nullopt;
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) {
+    error = archive_message(a.get(), "cannot finish " + archive_path.string());
+    ::close(out_fd);
+    return std::nullopt;
+  }
+  if (::close(out_fd) != 0) {
+    error = util::errno_message("cannot close", archive_path, errno);
+    return std::nullopt;
+  }
+  auto sha = sha256_file(archive_path, error);
+  if (!sha) return std::nullopt;
+  info.sha256 = *sha;
+  info.archive_bytes = std::filesystem::file_size(archive_path, ec);
+  return info;
+}
+
+std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive_path,
+                                             const std::filesystem::path& target,
+                                             const std::string& expected_sha256,
+                                             std::uint64_t expected_bytes, std::string& error) {
+  SnapshotInfo info;
+  HashingReader reader;
+  reader.fd = ::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (reader.fd < 0) {
+    error = util::errno_message("cannot open", archive_path, errno);
+    return std::nullopt;
+  }
+  sha256_init(&reader.sha);
+  std::error_code ec;
+  // Entries are extracted relative to `target` (the working directory meanwhile), so the
+  // SECURE_* checks see exactly the archive's own paths, as bsdtar -C does.
+  const int saved_cwd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const auto fail = [&](std::string message) -> std::optional<SnapshotInfo> {
+    error = std::move(message);
+    ::close(reader.fd);
+    if (saved_cwd >= 0) {
+      (void)::fchdir(saved_cwd);
+      ::close(saved_cwd);
+    }
+    std::filesystem::remove_all(target, ec);
+    return std::nullopt;
+  };
+  if (saved_cwd < 0) {
+    ::close(reader.fd);
+    error = util::errno_message("cannot open", ".", errno);
+    return std::nullopt;
+  }
+  if (!std::filesystem::create_directories(target, ec)) {
+    ::close(reader.fd);
+    ::close(saved_cwd);
+    error = util::errno_message("cannot create", target, ec ? ec.value() : EEXIST);
+    return std::nullopt;
+  }
+  if (::chdir(target.c_str()) != 0) return fail(util::errno_message("cannot enter", target, errno));
+  std::unique_ptr<archive, ReadDeleter> in(archive_read_new());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_filter_zstd(in.get());
+  if (archive_read_open(in.get(), &reader, nullptr, hashing_read, nullptr) != ARCHIVE_OK) {
+    return fail(archive_message(in.get(), "cannot read " + archive_path.string()));
+  }
+  std::unique_ptr<archive, ArchiveDeleter> out(archive_write_disk_new());
+  archive_write_disk_set_options(
+      out.get(), ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+  archive_entry* entry = nullptr;
+  for (;;) {
+    const int r = archive_read_next_header(in.get(), &entry);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK) return fail(archive_message(in.get(), "corrupt snapshot"));
+    const std::string rel = archive_entry_pathname(entry);
+    if (!safe_relative(rel)) return fail("unsafe path in snapshot: '" + rel + "'");
+    const auto dest = target / rel;
+    if (archive_write_header(out.get(), entry) != ARCHIVE_OK) {
+      return fail(archive_message(out.get(), "refused entry '" + rel + "'"));
+    }
+    ++info.entries;
+    const void* block = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    for (;;) {
+      const int d = archive_read_data_block(in.get(), &block, &size, &offset);
+      if (d == ARCHIVE_EOF) break;
+      if (d != ARCHIVE_OK) return fail(archive_message(in.get(), "corrupt data for '" + rel + "'"));
+      if (archive_write_data_block(out.get(), block, size, offset) != ARCHIVE_OK) {
+        return fail(archive_message(out.get(), "cannot write '" + dest.string() + "'"));
+      }
+      info.content_bytes += size;
+    }
+    if (archive_write_finish_entry(out.get()) != ARCHIVE_OK) {
+      return fail(archive_message(out.get(), "cannot finish '" + dest.string() + "'"));
+    }
+  }
+  if (archive_write_close(out.get()) != ARCHIVE_OK) {
+    return fail(archive_message(out.get(), "cannot finish extraction"));
+  }
+  // Hash what libarchive did not need (trailing padding), so the whole file is covered.
+  const void* rest = nullptr;
+  while (hashing_read(in.get(), &reader, &rest) > 0) {
+  }
+  if (reader.read_errno != 0) {
+    return fail(util::errno_message("cannot read", archive_path, reader.read_errno));
+  }
+  std::array<std::uint8_t, SHA256_DIGEST_SIZE> d{};
+  sha256_digest(&reader.sha, d.size(), d.data());
+  info.sha256 = hex(d);
+  info.archive_bytes = reader.bytes;
+  if (info.archive_bytes != expected_bytes || info.sha256 != expected_sha256) {
+    return fail("snapshot " + archive_path.string() + " does not match its manifest (" +
+                std::to_string(info.archive_bytes) + " bytes, sha256 " + info.sha256.substr(0, 16) +
+                "…; expected " + std::to_string(expected_bytes) + " bytes, " +
+                expected_sha256.substr(0, 16) + "…)");
+  }
+  ::close(reader.fd);
+  (void)::fchdir(saved_cwd);
+  ::close(saved_cwd);
+  return info;
+}
+
+}  // namespace taskrunner::environment
