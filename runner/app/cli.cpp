@@ -7,6 +7,7 @@
 #include <iostream>
 #include <random>
 
+#include "taskrunner/app/cache_cmd.hpp"
 #include "taskrunner/app/pipeline.hpp"
 #include "taskrunner/app/settings.hpp"
 #include "taskrunner/environment/system_env.hpp"
@@ -26,6 +27,7 @@ namespace {
 constexpr const char* kUsage = R"(Usage: taskrunner [run] [options] [-- ARGS...]
        taskrunner doctor [--json] [--spec FILE]
        taskrunner report CHECKPOINTS_JSON [--svg OUT]
+       taskrunner cache status [--json] | prune [--max-bytes N] [--max-age DAYS] | warm [options]
        taskrunner --help | --version
 
 Runs a Python task: checks the pod, finds uv (or falls back to pip), creates a virtualenv,
@@ -53,6 +55,7 @@ Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PY
   TASKRUNNER_UV, TASKRUNNER_TOOLS_DIR, TASKRUNNER_INSTALL_TIMEOUT, TASKRUNNER_CODE_TIMEOUT,
   TASKRUNNER_GRACE_SECONDS, TASKRUNNER_NETWORK_TIMEOUT, TASKRUNNER_MIN_FREE_MB,
   TASKRUNNER_NIX_PORTABLE, TASKRUNNER_NIXPKGS, TASKRUNNER_NIX_ROOTS, NP_LOCATION,
+  TASKRUNNER_ENV_CACHE, TASKRUNNER_ENV_MODE (off|snapshot|inplace|auto),
   ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
 
 Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
@@ -173,11 +176,20 @@ int main(int argc, char** argv) {
     opts_args.erase(opts_args.begin());
   }
   if (command == "report") return report_main(opts_args);
+  bool warm = false;
+  if (command == "cache") {
+    if (opts_args.empty() || opts_args.front() != "warm") {
+      return cache_main(opts_args, util::current_environment());
+    }
+    opts_args.erase(opts_args.begin());  // `cache warm`: a run that stops before the code
+    command = "run";
+    warm = true;
+  }
   if (command == "nix-build-once") {
     return environment::nix_build_once_main(opts_args, user_args);  // internal, docs/system-deps.md
   }
   if (command != "run" && command != "doctor") {
-    return usage_error("unknown command '" + command + "' (commands: run, doctor, report)");
+    return usage_error("unknown command '" + command + "' (commands: run, doctor, report, cache)");
   }
   const bool doctor = command == "doctor";
 
@@ -260,7 +272,7 @@ int main(int argc, char** argv) {
       input.system_deps = vm["system-dep"].as<std::vector<std::string>>();
     }
     if (!user_args.empty()) input.args = user_args;
-    task = spec::validate(input, /*require_code=*/!doctor);
+    task = spec::validate(input, /*require_code=*/!doctor && !warm);
   } catch (const spec::SpecError& e) {
     recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.field}},
                     report::ErrorInfo{
@@ -275,6 +287,7 @@ int main(int argc, char** argv) {
   }
   if (vm.count("exec") != 0U) settings.exec = true;
   settings.doctor = doctor;
+  settings.warm_only = warm;
   if (settings.progress_file) recorder.set_progress_file(*settings.progress_file);
   recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
 

@@ -114,10 +114,12 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
   const auto hits = dir / "hits";
   if (::stat(hits.c_str(), &st) == 0) {
     e.hits = static_cast<std::uint64_t>(st.st_size);
-    e.last_used = std::chrono::system_clock::from_time_t(st.st_mtime);
-  } else if (::stat((dir / "manifest.json").c_str(), &st) == 0) {
-    e.last_used = std::chrono::system_clock::from_time_t(st.st_mtime);
+  } else if (::stat((dir / "manifest.json").c_str(), &st) != 0) {
+    return e;
   }
+  e.last_used = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
   return e;
 }
 
