@@ -1,0 +1,152 @@
+#include "taskrunner/environment/snapshot.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "taskrunner/environment/env_cache.hpp"
+
+namespace fs = std::filesystem;
+using namespace taskrunner::environment;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/taskrunner-snap-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+void write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+/// A tar.zst holding one entry named `name` (as an attacker would craft it).
+void craft(const fs::path& archive_path, const char* name) {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_add_filter_zstd(a);
+  archive_write_open_filename(a, archive_path.c_str());
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, name);
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, 4);
+  archive_write_header(a, e);
+  archive_write_data(a, "evil", 4);
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+}
+}  // namespace
+
+TEST(Snapshot, RoundTripKeepsFilesModesAndSymlinks) {
+  TempDir t;
+  const auto venv = t.path / "venv";
+  write(venv / "lib/site-packages/six.py", "x = 1\n");
+  write(venv / "bin/tool", "#!/bin/sh\n");
+  fs::permissions(venv / "bin/tool", fs::perms::owner_all);
+  fs::create_symlink("/usr/bin/python3", venv / "bin/python");
+  std::string error;
+  const auto info = write_snapshot(venv, t.path / "s.tar.zst", error);
+  ASSERT_TRUE(info) << error;
+  EXPECT_EQ(info->content_bytes, 16U);
+  const auto out = t.path / "restored";
+  const auto back =
+      restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->sha256, info->sha256);
+  EXPECT_EQ(read(out / "lib/site-packages/six.py"), "x = 1\n");
+  EXPECT_EQ(fs::read_symlink(out / "bin/python"), "/usr/bin/python3");
+  EXPECT_TRUE((fs::status(out / "bin/tool").permissions() & fs::perms::owner_exec) !=
+              fs::perms::none);
+}
+
+TEST(Snapshot, MismatchedArchiveIsRejectedAndNothingIsLeft) {
+  TempDir t;
+  write(t.path / "venv/a.py", "a");
+  std::string error;
+  const auto info = write_snapshot(t.path / "venv", t.path / "s.tar.zst", error);
+  ASSERT_TRUE(info);
+  const auto out = t.path / "restored";
+  EXPECT_FALSE(restore_snapshot(t.path / "s.tar.zst", out, std::string(64, '0'),
+                                info->archive_bytes, error));
+  EXPECT_NE(error.find("does not match its manifest"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(out));
+  fs::resize_file(t.path / "s.tar.zst", info->archive_bytes / 2);  // truncated
+  EXPECT_FALSE(
+      restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes, error));
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Snapshot, UnsafeEntriesAreRefused) {
+  TempDir t;
+  for (const char* name : {"../escaped", "/tmp/taskrunner-absolute-escape", "a/../../up"}) {
+    const auto archive = t.path / "evil.tar.zst";
+    craft(archive, name);
+    std::string error;
+    const auto sha = sha256_file(archive, error);
+    ASSERT_TRUE(sha);
+    const auto out = t.path / "out";
+    EXPECT_FALSE(restore_snapshot(archive, out, *sha, fs::file_size(archive), error)) << name;
+    EXPECT_NE(error.find("unsafe"), std::string::npos) << error;
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(t.path / "escaped"));
+    EXPECT_FALSE(fs::exists("/tmp/taskrunner-absolute-escape"));
+  }
+}
+
+TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
+  TempDir t;
+  fs::create_directories(t.path / "envs");
+  const std::string key(64, 'a');
+  // A publish whose fill fails leaves only its temp dir: never an entry.
+  const auto failed =
+      publish_entry(t.path, key, EnvMode::snapshot, {{"format", 1}},
+                    [](const fs::path&, nlohmann::json&) { return std::string("disk full"); });
+  EXPECT_EQ(failed.error, "disk full");
+  std::string error;
+  EXPECT_FALSE(find_entry(t.path, key, EnvMode::snapshot, error));
+  EXPECT_TRUE(list_entries(t.path).empty());
+  const nlohmann::json manifest = {{"format", 1},
+                                   {"key", key},
+                                   {"mode", "snapshot"},
+                                   {"venv_path", "/tmp/v"},
+                                   {"archive", {{"bytes", 10}, {"sha256", "x"}}}};
+  const auto ok = publish_entry(t.path, key, EnvMode::snapshot, manifest, nullptr);
+  ASSERT_TRUE(ok.error.empty()) << ok.error;
+  const auto e = find_entry(t.path, key, EnvMode::snapshot, error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->bytes, 10U);
+  record_hit(*e);
+  record_hit(*e);
+  EXPECT_EQ(find_entry(t.path, key, EnvMode::snapshot, error)->hits, 2U);
+  // The failed publish's temp dir: no builder holds the key's lock, so prune removes it.
+  const auto report = prune(t.path, std::nullopt, std::nullopt);
+  ASSERT_EQ(report.removed.size(), 1U);
+  EXPECT_NE(report.removed[0].find("/envs/.tmp-"), std::string::npos);
+  EXPECT_EQ(list_entries(t.path).size(), 1U);
+  EXPECT_EQ(prune(t.path, 0, std::nullopt).removed.size(), 1U);
+  EXPECT_TRUE(list_entries(t.path).empty());
+}
+
+TEST(EnvCache, ModeChoice) {
+  EXPECT_EQ(parse_env_mode("auto"), EnvMode::automatic);
+  EXPECT_FALSE(parse_env_mode("fast"));
+  EXPECT_TRUE(is_network_filesystem("nfs"));
+  EXPECT_TRUE(is_network_filesystem("fuse"));
+  EXPECT_FALSE(is_network_filesystem("ext4"));
+  EXPECT_EQ(choose_mode(EnvMode::snapshot, "/tmp"), EnvMode::snapshot);
+  // /tmp here is a local file system: auto keeps the venv in place.
+  EXPECT_EQ(choose_mode(EnvMode::automatic, "/tmp"),
+            is_network_filesystem(filesystem_type("/tmp")) ? EnvMode::snapshot : EnvMode::inplace);
+}
