@@ -68,7 +68,8 @@ def main():
                 env_t = clean_env(TASKRUNNER_WORK_DIR=work_t, UV_CACHE_DIR=cache,
                                   TASKRUNNER_PYTHON=sys.executable, TASKRUNNER_INDEX_URL=server.url,
                                   PYTHON_CODE=code, PYTHON_DEPS=reqs.replace("\n", " "),
-                                  TASKRUNNER_TOOLS_DIR=os.path.join(root, "no-tools"))
+                                  TASKRUNNER_TOOLS_DIR=os.path.join(root, "no-tools"),
+                                  TASKRUNNER_ENV_MODE="off")  # the install itself (env_cache.py)
                 tt = timed([TASKRUNNER], env_t)
                 if i > 0:
                     times["bash"].append(tb)
