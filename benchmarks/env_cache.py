@@ -1,31 +1,43 @@
 #!/usr/bin/env python3
-"""Environment-cache benchmark: start-up of a task with dependencies, every row measured in the
-same run, medians of --runs runs (after one unmeasured run that warms pip's cache and, for the
-warm rows, the environment cache).
+"""Environment-cache benchmark: everything in one go, every number measured in this run.
 
-Rows (caches on this machine's local disk; see docs/env-cache.md for what is not measured):
-  old flow       bash: python -m venv, pip install -r (pip cache warm), python -c   (no uv here)
-  off            taskrunner, TASKRUNNER_ENV_MODE=off (venv + pip install every run)
-  cold snapshot  taskrunner, a new env cache each run: install, compile, archive, publish
-  warm snapshot  taskrunner, entry present: restore the tar.zst, run
-  warm inplace   taskrunner, entry present: run the published venv directly
-  floor          the venv's python -c CODE, nothing else
+1. Start-up of a task with dependencies, medians of --runs runs (after one unmeasured run that
+   warms pip's cache and the environment cache), with the caches (pip's, UV_CACHE_DIR,
+   TASKRUNNER_ENV_CACHE) on local disk and again on sshfs over 127.0.0.1 (benchmarks/netfs.py,
+   standing in for NFS; skipped when sshfs/sshd/FUSE are unavailable):
+     old flow       bash: python -m venv, pip install -r (pip cache warm), python -c (no uv here)
+     off            taskrunner, TASKRUNNER_ENV_MODE=off (venv + install every run)
+     cold auto      taskrunner, a new env cache each run: install, compile, publish
+     warm snapshot  taskrunner, entry present: restore the tar.zst, run
+     warm inplace   taskrunner, entry present: run the published venv directly
+     floor          the venv's python -c CODE, nothing else
+2. Log streaming: 256 MiB written by the user code, through taskrunner (pod log + log file) vs
+   `python … | tee file`.
+3. Eight concurrent cold runners on one key: builds counted, wall time vs one cold runner.
+4. Restore time vs environment size (warm snapshot rows).
 
-Usage: benchmarks/env_cache.py [--runs N] [--json OUT]   (needs a build and the test index)
+Writes the table to stdout, the numbers to docs/benchmarks/env-cache.json and a chart to
+docs/benchmarks/env-cache.png (Debian's python3-matplotlib, run with /usr/bin/python3).
+
+Usage: benchmarks/env_cache.py [--runs N] [--no-netfs]   (root; needs a build and the test index)
 """
 import argparse
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 os.environ.setdefault("TASKRUNNER_TEST_INDEX", os.path.join(ROOT, "build", "test-index"))
 from harness import TASKRUNNER, IndexServer, clean_env  # noqa: E402
 from startup import BASH_FLOW, timed  # noqa: E402
+import netfs  # noqa: E402
 
 SETS = {
     "six (1 dist)": ("six", "import six"),
@@ -33,65 +45,179 @@ SETS = {
     "requests+pydantic+jsonschema (15 dists)": ("requests pydantic jsonschema",
                                                 "import requests, pydantic, jsonschema"),
 }
+ROWS = ("old flow", "off", "cold auto", "warm snapshot", "warm inplace", "floor")
+OUT_DIR = os.path.join(ROOT, "docs", "benchmarks")
+
+
+def checkpoint(work, cid):
+    with open(os.path.join(work, "results", "checkpoints.json")) as fh:
+        return next(c for c in json.load(fh)["checkpoints"] if c["id"] == cid)
+
+
+def startup(server, base, runs, scratch):
+    """Rows for each dependency set with all caches under `base`."""
+    out, restores = {}, []
+    for n, (name, (deps, code)) in enumerate(SETS.items()):
+        rows = {k: [] for k in ROWS}
+        pip_cache, uv_cache = os.path.join(base, f"pip{n}"), os.path.join(base, f"uv{n}")
+        env_cache = os.path.join(base, f"env{n}")
+        common = dict(TASKRUNNER_PYTHON=sys.executable, TASKRUNNER_INDEX_URL=server.url,
+                      PYTHON_CODE=code, PYTHON_DEPS=deps, UV_CACHE_DIR=uv_cache,
+                      TASKRUNNER_TOOLS_DIR=os.path.join(scratch, "no-tools"))
+        warm = os.path.join(scratch, f"warm{n}")
+        for i in range(runs + 1):
+            wb = tempfile.mkdtemp(dir=scratch)
+            with open(os.path.join(wb, "requirements.txt"), "w") as fh:
+                fh.write(deps.replace(" ", "\n") + "\n")
+            t = {"old flow": timed(["bash", "-c", BASH_FLOW],
+                                   clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url,
+                                             PYTHON_CODE=code, PIP_CACHE_DIR=pip_cache))}
+            t["off"] = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "off"),
+                                                     TASKRUNNER_ENV_MODE="off", **common))
+            cold_cache = tempfile.mkdtemp(dir=base)
+            t["cold auto"] = timed([TASKRUNNER], clean_env(
+                TASKRUNNER_WORK_DIR=os.path.join(scratch, "cold"), TASKRUNNER_ENV_MODE="auto",
+                TASKRUNNER_ENV_CACHE=cold_cache, **common))
+            shutil.rmtree(cold_cache, ignore_errors=True)
+            t["warm snapshot"] = timed([TASKRUNNER], clean_env(
+                TASKRUNNER_WORK_DIR=warm, TASKRUNNER_ENV_MODE="snapshot",
+                TASKRUNNER_ENV_CACHE=env_cache, **common))
+            if i > 0:
+                v = checkpoint(warm, "venv")["detail"]["env_cache"]
+                restores.append((v["bytes_restored"], v["content_bytes"], v["restore_ms"]))
+            t["warm inplace"] = timed([TASKRUNNER], clean_env(
+                TASKRUNNER_WORK_DIR=warm + "-i", TASKRUNNER_ENV_MODE="inplace",
+                TASKRUNNER_ENV_CACHE=env_cache, **common))
+            t["floor"] = timed([os.path.join(wb, "venv", "bin", "python"), "-c", code], clean_env())
+            if i > 0:
+                for k in ROWS:
+                    rows[k].append(t[k])
+            shutil.rmtree(wb, ignore_errors=True)
+        out[name] = {k: statistics.median(v) for k, v in rows.items()}
+    return out, restores
+
+
+def streaming(scratch, mib=256):
+    code = ("import sys\nb = b'x' * 1023 + b'\\n'\nw = sys.stdout.buffer.write\n"
+            f"for _ in range({mib} * 1024): w(b)\n")
+    log = os.path.join(scratch, "tee.log")
+    tee = timed(["bash", "-c", f'"$PY" -c "$CODE" | tee {log} > /dev/null'],
+                clean_env(PY=sys.executable, CODE=code))
+    tr = timed([TASKRUNNER, "--code", code],
+               clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "stream"),
+                         TASKRUNNER_PYTHON=sys.executable, TASKRUNNER_ENV_MODE="off"))
+    size = os.path.getsize(os.path.join(scratch, "stream", "results", "taskrunner.log"))
+    assert size >= mib * 1024 * 1024, size
+    return {"MiB": mib, "tee_MiB_per_s": mib / tee, "taskrunner_MiB_per_s": mib / tr,
+            "ratio": tee / tr}
+
+
+def concurrent(server, scratch, n=8):
+    deps, code = SETS["requests+pydantic (9 dists)"]
+
+    def run(i, cache, results):
+        work = os.path.join(scratch, f"conc-{os.path.basename(cache)}-{i}")
+        t0 = time.perf_counter()
+        subprocess.run([TASKRUNNER], env=clean_env(
+            TASKRUNNER_WORK_DIR=work, TASKRUNNER_PYTHON=sys.executable,
+            TASKRUNNER_INDEX_URL=server.url, PYTHON_CODE=code, PYTHON_DEPS=deps,
+            UV_CACHE_DIR=os.path.join(scratch, "conc-uv"), TASKRUNNER_ENV_MODE="inplace",
+            TASKRUNNER_ENV_CACHE=cache, TASKRUNNER_TOOLS_DIR=os.path.join(scratch, "no-tools")),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results[i] = (time.perf_counter() - t0,
+                      checkpoint(work, "python_deps")["detail"]["env_cache"]["result"])
+
+    one = [None]
+    run(0, tempfile.mkdtemp(dir=scratch), one)
+    many = [None] * n
+    cache = tempfile.mkdtemp(dir=scratch)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(i, cache, many)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"runners": n, "builds": sum(1 for _, r in many if r == "miss"),
+            "one_runner_s": one[0][0], "all_runners_wall_s": wall,
+            "ratio": wall / one[0][0]}
+
+
+def chart(data, path):
+    script = r'''
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+d = json.load(open(sys.argv[1]))
+locs = list(d["startup"].keys())
+fig, axes = plt.subplots(1, len(locs), figsize=(7 * len(locs), 4.5), squeeze=False)
+for ax, loc in zip(axes[0], locs):
+    sets = list(d["startup"][loc].keys())
+    rows = list(d["startup"][loc][sets[0]].keys())
+    w = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        ax.bar([j + i * w for j in range(len(sets))], [d["startup"][loc][s][r] for s in sets], w, label=r)
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(sets))])
+    ax.set_xticklabels([s.replace(" (", "\n(") for s in sets], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (median, log scale)")
+    ax.set_title("caches on " + loc)
+    ax.legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=110)
+'''
+    src = os.path.join(OUT_DIR, "env-cache.json")
+    r = subprocess.run(["/usr/bin/python3", "-c", script, src, path])
+    return r.returncode == 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--json", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-netfs", action="store_true")
     args = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="bench-envcache-")
-    results = {}
+    scratch = tempfile.mkdtemp(prefix="bench-envcache-")
+    data = {"runs": args.runs, "startup": {}, "restore": {}}
     with IndexServer() as server:
-        for name, (deps, code) in SETS.items():
-            pip_cache = os.path.join(root, "pip-" + str(abs(hash(name))))
-            uv_cache = os.path.join(root, "uv-" + str(abs(hash(name))))
-            rows = {k: [] for k in ("old flow", "off", "cold snapshot", "warm snapshot",
-                                    "warm inplace", "floor")}
-            common = dict(TASKRUNNER_PYTHON=sys.executable, TASKRUNNER_INDEX_URL=server.url,
-                          PYTHON_CODE=code, PYTHON_DEPS=deps, UV_CACHE_DIR=uv_cache,
-                          TASKRUNNER_TOOLS_DIR=os.path.join(root, "no-tools"))
-            warm_work = os.path.join(root, "warm-" + str(abs(hash(name))))
-            for i in range(args.runs + 1):
-                wb = tempfile.mkdtemp(dir=root)
-                with open(os.path.join(wb, "requirements.txt"), "w") as fh:
-                    fh.write(deps.replace(" ", "\n") + "\n")
-                old = timed(["bash", "-c", BASH_FLOW],
-                            clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url,
-                                      PYTHON_CODE=code, PIP_CACHE_DIR=pip_cache))
-                off = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(root, "off"),
-                                                    TASKRUNNER_ENV_MODE="off", **common))
-                cold_cache = tempfile.mkdtemp(dir=root)
-                cold = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(root, "cold"),
-                                                     TASKRUNNER_ENV_MODE="snapshot",
-                                                     TASKRUNNER_ENV_CACHE=cold_cache, **common))
-                shutil.rmtree(cold_cache, ignore_errors=True)
-                snap = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=warm_work,
-                                                     TASKRUNNER_ENV_MODE="snapshot",
-                                                     TASKRUNNER_ENV_CACHE=warm_work + "-cache",
-                                                     **common))
-                inpl = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=warm_work + "-i",
-                                                     TASKRUNNER_ENV_MODE="inplace",
-                                                     TASKRUNNER_ENV_CACHE=warm_work + "-cache",
-                                                     **common))
-                floor = timed([os.path.join(wb, "venv", "bin", "python"), "-c", code], clean_env())
-                if i > 0:
-                    for k, v in zip(rows, (old, off, cold, snap, inpl, floor)):
-                        rows[k].append(v)
-                shutil.rmtree(wb, ignore_errors=True)
-            results[name] = {k: statistics.median(v) for k, v in rows.items()}
-    shutil.rmtree(root, ignore_errors=True)
-    print(f"medians of {args.runs} runs, seconds; ratio = row / old flow (local disk)")
-    cols = list(next(iter(results.values())).keys())
-    print(f"{'dependency set':42}" + "".join(f"{c:>15}" for c in cols))
-    for name, r in results.items():
-        print(f"{name:42}" + "".join(f"{r[c]:9.3f} {r[c] / r['old flow']:4.2f}x" for c in cols))
-    for name, r in results.items():
-        print(f"{name}: warm inplace - floor = {1000 * (r['warm inplace'] - r['floor']):.0f} ms; "
-              f"warm snapshot - floor = {1000 * (r['warm snapshot'] - r['floor']):.0f} ms")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"runs": args.runs, "results": results}, fh, indent=2)
+        local = tempfile.mkdtemp(dir=scratch)
+        data["startup"]["local disk"], restores = startup(server, local, args.runs, scratch)
+        data["restore"]["local disk"] = restores
+        if not args.no_netfs and netfs.available():
+            with netfs.Sshfs() as mnt:
+                data["startup"]["sshfs"], restores = startup(server, mnt, args.runs, scratch)
+                data["restore"]["sshfs"] = restores
+        data["streaming"] = streaming(scratch)
+        data["concurrent"] = concurrent(server, scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    print(f"start-up, medians of {args.runs} runs, seconds (ratio to old flow)")
+    for loc, sets in data["startup"].items():
+        print(f"\ncaches on {loc}")
+        print(f"{'dependency set':42}" + "".join(f"{c:>16}" for c in ROWS))
+        for name, r in sets.items():
+            print(f"{name:42}" + "".join(f"{r[c]:9.3f} {r[c] / r['old flow']:5.2f}x" for c in ROWS))
+        for name, r in sets.items():
+            print(f"  {name}: warm inplace - floor {1000 * (r['warm inplace'] - r['floor']):.0f} ms,"
+                  f" warm snapshot - floor {1000 * (r['warm snapshot'] - r['floor']):.0f} ms,"
+                  f" cold/old {r['cold auto'] / r['old flow']:.2f}")
+    print("\nrestore (warm snapshot): archive bytes, content bytes, restore ms")
+    for loc, rs in data["restore"].items():
+        for a, c, ms in rs:
+            print(f"  {loc:10} {a:>10} {c:>11} {ms:>6}")
+    s = data["streaming"]
+    print(f"\nstreaming {s['MiB']} MiB: tee {s['tee_MiB_per_s']:.0f} MiB/s, taskrunner "
+          f"{s['taskrunner_MiB_per_s']:.0f} MiB/s ({s['ratio']:.2f}x of tee)")
+    c = data["concurrent"]
+    print(f"{c['runners']} concurrent cold runners, one key: {c['builds']} build(s), wall "
+          f"{c['all_runners_wall_s']:.2f} s vs one runner {c['one_runner_s']:.2f} s "
+          f"({c['ratio']:.2f}x)")
+    os.makedirs(OUT_DIR, exist_ok=True)
+    with open(os.path.join(OUT_DIR, "env-cache.json"), "w") as fh:
+        json.dump(data, fh, indent=2)
+    png = os.path.join(OUT_DIR, "env-cache.png")
+    print(f"\nwrote {OUT_DIR}/env-cache.json" + (f" and {png}" if chart(data, png) else
+                                                 " (no chart: /usr/bin/python3 lacks matplotlib)"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""A network file system for benchmarks: sshfs (FUSE) mounting a directory over an sshd that
+listens on 127.0.0.1 only, standing in for NFS. Needs root, Debian's sshfs and openssh-server,
+and /dev/fuse. Everything lives in one temp dir and is torn down on exit."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sshfs:
+    """`with Sshfs() as mnt:` — `mnt` is a directory whose files travel over ssh."""
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="bench-sshfs-")
+        t = self.tmp
+        export, self.mnt = os.path.join(t, "export"), os.path.join(t, "mnt")
+        os.makedirs(export)
+        os.makedirs(self.mnt)
+        os.makedirs("/run/sshd", exist_ok=True)
+        for key in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            os.path.join(t, key)], check=True)
+        shutil.copy(os.path.join(t, "client_key.pub"), os.path.join(t, "authorized_keys"))
+        port = free_port()
+        config = os.path.join(t, "sshd_config")
+        with open(config, "w") as fh:
+            fh.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {t}/host_key\n"
+                     f"AuthorizedKeysFile {t}/authorized_keys\nPermitRootLogin prohibit-password\n"
+                     f"StrictModes no\nUsePAM no\nPidFile {t}/sshd.pid\n"
+                     "Subsystem sftp internal-sftp\n")
+        self.sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        subprocess.run(["sshfs", f"root@127.0.0.1:{export}", self.mnt, "-p", str(port), "-o",
+                        f"IdentityFile={t}/client_key,StrictHostKeyChecking=no,"
+                        "UserKnownHostsFile=/dev/null,LogLevel=ERROR"], check=True)
+        return self.mnt
+
+    def __exit__(self, *exc):
+        subprocess.run(["fusermount", "-u", self.mnt], check=False)
+        self.sshd.terminate()
+        self.sshd.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def available():
+    return os.geteuid() == 0 and shutil.which("sshfs") and os.path.exists("/usr/sbin/sshd") \
+        and os.path.exists("/dev/fuse")
