@@ -71,7 +71,7 @@ int cache_main(const std::vector<std::string>& args, const util::EnvMap& env) {
   } catch (const SettingsError& e) {
     return cache_usage(e.what());
   }
-  const std::string sub = args.front();
+  const std::string& sub = args.front();
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   po::options_description desc("cache options");
   desc.add_options()("json", "status: print JSON")(
