@@ -55,6 +55,19 @@ ROWS = ("old flow", "off", "cold auto", "warm snapshot", "warm inplace", "floor"
 OUT_DIR = os.path.join(ROOT, "docs", "benchmarks")
 
 
+def attempt(cmd, env):
+    """timed(), or None when the run fails (reported in the table as a failure, not hidden)."""
+    try:
+        return timed(cmd, env)
+    except subprocess.CalledProcessError:
+        return None
+
+
+def med(values):
+    ok = [v for v in values if v is not None]
+    return statistics.median(ok) if len(ok) == len(values) and ok else None
+
+
 def checkpoint(work, cid):
     with open(os.path.join(work, "results", "checkpoints.json")) as fh:
         return next(c for c in json.load(fh)["checkpoints"] if c["id"] == cid)
@@ -81,17 +94,17 @@ def startup(server, base, runs, scratch):
             t["off"] = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "off"),
                                                      TASKRUNNER_ENV_MODE="off", **common))
             cold_cache = tempfile.mkdtemp(dir=base)
-            t["cold auto"] = timed([TASKRUNNER], clean_env(
+            t["cold auto"] = attempt([TASKRUNNER], clean_env(
                 TASKRUNNER_WORK_DIR=os.path.join(scratch, "cold"), TASKRUNNER_ENV_MODE="auto",
                 TASKRUNNER_ENV_CACHE=cold_cache, **common))
             shutil.rmtree(cold_cache, ignore_errors=True)
-            t["warm snapshot"] = timed([TASKRUNNER], clean_env(
+            t["warm snapshot"] = attempt([TASKRUNNER], clean_env(
                 TASKRUNNER_WORK_DIR=warm, TASKRUNNER_ENV_MODE="snapshot",
                 TASKRUNNER_ENV_CACHE=env_cache, **common))
-            if i > 0:
+            if i > 0 and t["warm snapshot"] is not None:
                 v = checkpoint(warm, "venv")["detail"]["env_cache"]
                 restores.append((v["bytes_restored"], v["content_bytes"], v["restore_ms"]))
-            t["warm inplace"] = timed([TASKRUNNER], clean_env(
+            t["warm inplace"] = attempt([TASKRUNNER], clean_env(
                 TASKRUNNER_WORK_DIR=warm + "-i", TASKRUNNER_ENV_MODE="inplace",
                 TASKRUNNER_ENV_CACHE=env_cache, **common))
             t["floor"] = timed([os.path.join(wb, "venv", "bin", "python"), "-c", code], clean_env())
@@ -99,7 +112,7 @@ def startup(server, base, runs, scratch):
                 for k in ROWS:
                     rows[k].append(t[k])
             shutil.rmtree(wb, ignore_errors=True)
-        out[name] = {k: statistics.median(v) for k, v in rows.items()}
+        out[name] = {k: med(v) for k, v in rows.items()}
     return out, restores
 
 
@@ -163,7 +176,8 @@ for ax, loc in zip(axes[0], locs):
     rows = list(d["startup"][loc][sets[0]].keys())
     w = 0.8 / len(rows)
     for i, r in enumerate(rows):
-        ax.bar([j + i * w for j in range(len(sets))], [d["startup"][loc][s][r] for s in sets], w, label=r)
+        ax.bar([j + i * w for j in range(len(sets))],
+               [d["startup"][loc][s][r] or 0 for s in sets], w, label=r)
     ax.set_xticks([j + 0.4 - w / 2 for j in range(len(sets))])
     ax.set_xticklabels([s.replace(" (", "\n(") for s in sets], fontsize=8)
     ax.set_yscale("log")
@@ -202,11 +216,14 @@ def main():
         print(f"\ncaches on {loc}")
         print(f"{'dependency set':42}" + "".join(f"{c:>16}" for c in ROWS))
         for name, r in sets.items():
-            print(f"{name:42}" + "".join(f"{r[c]:9.3f} {r[c] / r['old flow']:5.2f}x" for c in ROWS))
+            print(f"{name:42}" + "".join(f"{r[c]:9.3f} {r[c] / r['old flow']:5.2f}x"
+                                         if r[c] is not None else f"{'failed':>16}" for c in ROWS))
         for name, r in sets.items():
-            print(f"  {name}: warm inplace - floor {1000 * (r['warm inplace'] - r['floor']):.0f} ms,"
-                  f" warm snapshot - floor {1000 * (r['warm snapshot'] - r['floor']):.0f} ms,"
-                  f" cold/old {r['cold auto'] / r['old flow']:.2f}")
+            def over(row):
+                return "failed" if r[row] is None else f"{1000 * (r[row] - r['floor']):.0f} ms"
+            cold = "failed" if r["cold auto"] is None else f"{r['cold auto'] / r['old flow']:.2f}"
+            print(f"  {name}: warm inplace - floor {over('warm inplace')},"
+                  f" warm snapshot - floor {over('warm snapshot')}, cold/old {cold}")
     print("\nrestore (warm snapshot): archive bytes, content bytes, restore ms")
     for loc, rs in data["restore"].items():
         for a, c, ms in rs:
