@@ -3,32 +3,20 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <nettle/sha2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <memory>
 #include <vector>
 
 #include "taskrunner/util/fs.hpp"
+#include "taskrunner/util/hash.hpp"
 
 namespace taskrunner::environment {
 namespace {
 
 constexpr std::size_t kChunk = std::size_t{1} << 20;
-
-std::string hex(const std::array<std::uint8_t, SHA256_DIGEST_SIZE>& d) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(d.size() * 2);
-  for (const auto b : d) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
-}
 
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
@@ -48,7 +36,7 @@ std::string archive_message(archive* a, const std::string& what) {
 /// The archive file as libarchive reads it: hashed and counted on the way through.
 struct HashingReader {
   int fd = -1;
-  sha256_ctx sha{};
+  util::Sha256 sha;
   std::uint64_t bytes = 0;
   std::vector<char> buf = std::vector<char>(kChunk);
   int read_errno = 0;
@@ -63,8 +51,7 @@ la_ssize_t hashing_read(archive* /*a*/, void* data, const void** out) {
       r->read_errno = errno;
       return -1;
     }
-    sha256_update(&r->sha, static_cast<std::size_t>(n),
-                  reinterpret_cast<const std::uint8_t*>(r->buf.data()));
+    r->sha.update(r->buf.data(), static_cast<std::size_t>(n));
     r->bytes += static_cast<std::uint64_t>(n);
     *out = r->buf.data();
     return n;
@@ -91,8 +78,7 @@ std::optional<std::string> sha256_file(const std::filesystem::path& path, std::s
     error = util::errno_message("cannot open", path, errno);
     return std::nullopt;
   }
-  sha256_ctx sha{};
-  sha256_init(&sha);
+  util::Sha256 sha;
   std::vector<char> buf(kChunk);
   for (;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -103,13 +89,10 @@ std::optional<std::string> sha256_file(const std::filesystem::path& path, std::s
       return std::nullopt;
     }
     if (n == 0) break;
-    sha256_update(&sha, static_cast<std::size_t>(n),
-                  reinterpret_cast<const std::uint8_t*>(buf.data()));
+    sha.update(buf.data(), static_cast<std::size_t>(n));
   }
   ::close(fd);
-  std::array<std::uint8_t, SHA256_DIGEST_SIZE> d{};
-  sha256_digest(&sha, d.size(), d.data());
-  return hex(d);
+  return sha.hex_digest();
 }
 
 std::optional<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
@@ -214,7 +197,6 @@ std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archiv
     error = util::errno_message("cannot open", archive_path, errno);
     return std::nullopt;
   }
-  sha256_init(&reader.sha);
   std::error_code ec;
   // Entries are extracted relative to `target` (the working directory meanwhile), so the
   // SECURE_* checks see exactly the archive's own paths, as bsdtar -C does.
@@ -289,9 +271,7 @@ std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archiv
   if (reader.read_errno != 0) {
     return fail(util::errno_message("cannot read", archive_path, reader.read_errno));
   }
-  std::array<std::uint8_t, SHA256_DIGEST_SIZE> d{};
-  sha256_digest(&reader.sha, d.size(), d.data());
-  info.sha256 = hex(d);
+  info.sha256 = reader.sha.hex_digest();
   info.archive_bytes = reader.bytes;
   if (info.archive_bytes != expected_bytes || info.sha256 != expected_sha256) {
     return fail("snapshot " + archive_path.string() + " does not match its manifest (" +
