@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """System-dependency benchmark: taskrunner's system_deps step against the old platform's loop,
 measured in the same run with Debian's nix-bin and the fixture nixpkgs (tests/fixtures/nixpkgs).
 

@@ -15,14 +15,16 @@ work=$(mktemp -d /tmp/taskrunner-demo-XXXX)
 env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null \
   TASKRUNNER_WORK_DIR="$work" UV_CACHE_DIR="$work/cache" TASKRUNNER_PYTHON="$PY" \
   TASKRUNNER_INDEX_URL="http://127.0.0.1:$port/simple" \
-  PYTHON_DEPS="requests, pydantic>=2 jsonschema" \
+  PYTHON_DEPS="requests, pydantic>=1.10 jsonschema PyYAML" \
   PYTHON_CODE='
-import sys, requests, pydantic, jsonschema
+import sys, requests, pydantic, jsonschema, yaml
 class Task(pydantic.BaseModel):
     name: str
     retries: int
 t = Task(name="demo", retries="3")
 jsonschema.validate({"n": 1}, {"type": "object"})
-print(f"demo: {t!r} via pydantic {pydantic.VERSION}, requests {requests.__version__}, args {sys.argv[1:]}")
+doc = yaml.load("a: [1, 2]", Loader=yaml.CSafeLoader)
+print(f"demo: {t!r} via pydantic {pydantic.VERSION}, requests {requests.__version__}, "
+      f"yaml {doc} via libyaml, args {sys.argv[1:]}")
 ' ./build/taskrunner -- hello
 echo "demo: checkpoints in $work/results/checkpoints.json, log in $work/results/taskrunner.log"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Keeps the README tables and docs/ true to the code: every environment variable the code reads,
 every checkpoint id (in order), every exit code and every spec field must be documented."""
 import glob

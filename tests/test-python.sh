@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Prints a Python 3 interpreter that has the distributions the test index is built from
-# (tests/fixtures/build_index.py): python3 on PATH, else a pyenv interpreter.
-for py in "$(command -v python3 2>/dev/null)" /root/.pyenv/versions/*/bin/python3; do
-  [ -x "$py" ] || continue
-  if "$py" -c 'import requests, pydantic, jsonschema, rpds, markupsafe, dateutil, pip' 2>/dev/null; then
-    "$py" -c 'import sys; print(sys.executable)'
-    exit 0
-  fi
-done
-echo "test-python: no python3 with requests, pydantic, jsonschema, rpds-py, MarkupSafe, python-dateutil and pip" >&2
-exit 1
+# Prints the interpreter the tests, the demo and the benchmarks run with: Debian's /usr/bin/python3,
+# never another one found on the machine. Fails, naming what to install, when it lacks what they
+# import (tests/install-deps.sh installs it all).
+py=/usr/bin/python3
+if [ ! -x "$py" ]; then
+  echo "test-python: $py is missing: run tests/install-deps.sh (Debian's python3)" >&2
+  exit 1
+fi
+if ! out=$("$py" -I -c 'import jsonschema, venv, ensurepip, pip, requests, pydantic, yaml' 2>&1); then
+  echo "test-python: $py cannot import what the tests need ($out): run tests/install-deps.sh" >&2
+  exit 1
+fi
+echo "$py"

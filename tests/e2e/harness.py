@@ -2,14 +2,21 @@
 taskrunner binary with an isolated environment."""
 import json
 import os
-
-import jsonschema
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+
+
+# Tests and benchmarks run with Debian's interpreter only, never one found on the machine.
+DEBIAN_PYTHON = "/usr/bin/python3"
+if os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON):
+    raise SystemExit(f"harness: run with Debian's {DEBIAN_PYTHON}, not {sys.executable} "
+                     "(tests/test-python.sh; tests/install-deps.sh installs it)")
+import jsonschema  # noqa: E402  (Debian's python3-jsonschema)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -78,6 +85,28 @@ class Result:
     def log(self):
         with open(os.path.join(self.results, "taskrunner.log"), "rb") as fh:
             return fh.read()
+
+
+def in_parallel(n, fn):
+    """Runs fn(0) … fn(n-1) at the same time, one thread each; returns their results in order."""
+    results = [None] * n
+
+    def call(i):
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def require(test, ok, what):
+    """A test that needs a tool or a root feature fails, naming it, where it is missing: the
+    suite runs as root after tests/install-deps.sh, so a skip there would only hide a gap."""
+    if not ok:
+        test.fail(f"this test needs {what}: run the suite as root after tests/install-deps.sh")
 
 
 def clean_env(**extra):

@@ -4,11 +4,10 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import unittest
 
-from harness import TASKRUNNER, IndexServer, TaskrunnerTest
+from harness import TASKRUNNER, IndexServer, TaskrunnerTest, in_parallel
 
 CODE = "import sys, six; print(six.__name__, sys.prefix)"
 
@@ -116,8 +115,6 @@ class InPlace(EnvCacheBase):
 
     def test_concurrent_runners_build_once(self):
         env = self.cenv("inplace", PYTHON_DEPS="requests")
-        results = [None] * 3
-
         def one(i):
             work = os.path.join(self.work, f"w{i}")
             p = subprocess.run([TASKRUNNER, "--code", "import requests; print(requests.__name__)"],
@@ -125,15 +122,10 @@ class InPlace(EnvCacheBase):
                                stderr=subprocess.PIPE, timeout=600)
             with open(os.path.join(work, "results", "checkpoints.json")) as fh:
                 doc = json.load(fh)
-            results[i] = (p, {c["id"]: c for c in doc["checkpoints"]})
+            return p, {c["id"]: c for c in doc["checkpoints"]}
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
         outcomes = []
-        for p, recs in results:
+        for p, recs in in_parallel(3, one):
             self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
             self.assertEqual(p.stdout.strip(), b"requests")
             outcomes.append(recs["python_deps"]["detail"]["env_cache"]["result"])

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CHECKPOINT_IDS, TASKRUNNER, TaskrunnerTest, validate_record  # noqa: E402
+from harness import CHECKPOINT_IDS, TASKRUNNER, TaskrunnerTest, require, validate_record  # noqa: E402
 
 READY = "import sys; print('ready', flush=True)\n"
 
@@ -218,8 +218,8 @@ class Supervision(TaskrunnerTest):
         self.assertEqual(user["id"], "user_code")
         self.assertTrue(user["detail"]["exec"])
 
-    @unittest.skipUnless(shutil.which("strace"), "strace is not installed")
     def test_works_when_pidfd_open_is_refused(self):
+        require(self, shutil.which("strace"), "strace")
         # What a seccomp profile that answers EPERM to pidfd_open looks like to the process.
         res = subprocess.run(["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=pidfd_open",
                               "-e", "inject=pidfd_open:error=EPERM",
@@ -235,8 +235,8 @@ class Pid1(TaskrunnerTest):
     def setUp(self):
         super().setUp()
         probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
-        if probe.returncode != 0:
-            self.skipTest("unshare --pid is not permitted here: " + probe.stderr.decode(errors="replace"))
+        require(self, probe.returncode == 0,
+                "unshare --pid --mount-proc (root, PID namespaces): " + probe.stderr.decode(errors="replace"))
 
     def test_reaps_orphans_as_pid1(self):
         code = ("import os, subprocess, time\n"

@@ -7,12 +7,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import uuid
 
-from harness import TESTS, TASKRUNNER, IndexServer, TaskrunnerTest
+from harness import TESTS, TASKRUNNER, IndexServer, TaskrunnerTest, in_parallel, require
 
 FIXTURE = os.path.join(TESTS, "fixtures", "nixpkgs")
 NP_DOUBLE = os.path.join(TESTS, "doubles", "nix-portable-test-double")
@@ -30,7 +29,6 @@ SHOW_TOOLS = ("import shutil, subprocess\n"
               "    print(tool, shutil.which(tool), out.strip())\n")
 
 
-@unittest.skipUnless(HAVE_NIX, "no nix-build on PATH (install Debian's nix-bin)")
 class NixBase(TaskrunnerTest):
     """Each class gets its own salt, so its store paths are new and every cold build is real."""
 
@@ -41,6 +39,7 @@ class NixBase(TaskrunnerTest):
 
     def setUp(self):
         super().setUp()
+        require(self, HAVE_NIX, "nix-build on PATH (Debian's nix-bin)")
         self.roots = os.path.join(self.work, "gcroots")
         self.build_log = os.path.join(self.work, "builds.log")
 
@@ -88,8 +87,7 @@ class SystemDeps(NixBase):
         self.assertIn("2.", nix["version"])
 
         # Warm: same key, link valid → no Nix process at all (strace sees every execve).
-        if shutil.which("strace") is None:
-            self.skipTest("strace is needed to prove no Nix process starts")
+        require(self, shutil.which("strace"), "strace, to prove no Nix process starts")
         trace = os.path.join(self.work, "execve.trace")
         proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace,
                                TASKRUNNER, "--code", SHOW_TOOLS], env=env,
@@ -133,8 +131,6 @@ class SystemDeps(NixBase):
 
     def test_concurrent_runs_of_one_key_build_once(self):
         env = self.env(SYSTEM_DEPS="slowtool shout", TASKRUNNER_FIXTURE_SLEEP="2")
-        results = [None] * 3
-
         def one(i):
             work = tempfile.mkdtemp(prefix=f"conc{i}-", dir=self.root)
             e = dict(env, TASKRUNNER_WORK_DIR=work)
@@ -142,15 +138,10 @@ class SystemDeps(NixBase):
                                 "import subprocess; print(subprocess.check_output(['slowtool']).decode().strip())"],
                                env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
             with open(os.path.join(work, "results", "checkpoints.json")) as fh:
-                results[i] = (p, json.load(fh))
+                return p, json.load(fh)
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
         built_by = []
-        for p, doc in results:
+        for p, doc in in_parallel(3, one):
             self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
             self.assertEqual(p.stdout.decode().strip(), "slow")
             sysrec = next(c for c in doc["checkpoints"] if c["id"] == "system_deps")
@@ -268,20 +259,13 @@ class NixPortable(NixBase):
     def test_concurrent_first_starts_are_serialised_and_code_runs_inside(self):
         np = os.path.join(self.work, "np")
         env = self.np_env(np, SYSTEM_DEPS="shout")
-        outs = [None, None]
-
         def one(i):
             work = tempfile.mkdtemp(prefix=f"np{i}-", dir=self.root)
-            outs[i] = subprocess.run([TASKRUNNER, "--code", SHOW_TOOLS.replace("'hello'", "")],
+            return subprocess.run([TASKRUNNER, "--code", SHOW_TOOLS.replace("'hello'", "")],
                                      env=dict(env, TASKRUNNER_WORK_DIR=work),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for p in outs:
+        for p in in_parallel(2, one):
             self.assertEqual(p.returncode, 0, p.stderr.decode()[-3000:])
             self.assertIn(b"GREETINGS FROM NIX", p.stdout)
         calls = self.calls()
