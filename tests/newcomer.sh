@@ -33,7 +33,10 @@ mirror=$(grep -hoE '^URIs: *\S+/debian$' /etc/apt/sources.list.d/*.sources 2>/de
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
 root=$(mktemp -d /var/tmp/taskrunner-newcomer-XXXXXX)
-mounts=()
+# The chroot's / must be a mount point, as on any machine: `unshare --mount` makes / private,
+# which fails (EINVAL) on a plain directory.
+mount --bind "$root" "$root"
+mounts=("$root")
 cleanup() {
   for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null; done
   if [ "$keep" = 1 ]; then echo "newcomer: chroot kept at $root"; else rm -rf --one-file-system "$root"; fi
