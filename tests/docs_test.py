@@ -20,6 +20,20 @@ def sources():
     return "".join(read(p) for p in sorted(glob.glob(os.path.join(ROOT, "runner", "**", "*.cpp"), recursive=True)))
 
 
+def checkpoint_table():
+    """report::kCheckpoints from include/taskrunner/report/checkpoint.hpp: id, name, in_doctor,
+    summary (adjacent string literals joined)."""
+    header = read("include", "taskrunner", "report", "checkpoint.hpp")
+    body = header[header.index("kCheckpoints = {{"):]
+    body = body[:body.index("}};")]
+    rows = []
+    for m in re.finditer(r'\{Id::(\w+),\s*"([a-z_]+)",\s*(true|false),\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\}', body):
+        summary = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(4)))
+        rows.append({"id": m.group(1), "name": m.group(2), "in_doctor": m.group(3) == "true",
+                     "summary": summary.replace('\\"', '"').replace("\\\\", "\\")})
+    return rows
+
+
 class DocsMatchCode(unittest.TestCase):
     def test_every_environment_variable_is_in_the_readme_table(self):
         src = sources()
@@ -34,14 +48,19 @@ class DocsMatchCode(unittest.TestCase):
             self.assertIn(f"`{name}`", table, name)
 
     def test_checkpoint_ids_in_order(self):
-        names = re.search(r"kNames = \{([^}]*)\}", read("runner", "report", "checkpoint.cpp")).group(1)
-        ids = re.findall(r'"([a-z_]+)"', names)
+        table_rows = checkpoint_table()
+        ids = [r["name"] for r in table_rows]
         self.assertEqual(len(ids), 11)
         readme = read("README.md")
         table = readme[readme.index("## Checkpoints"):readme.index("## Logs")]
-        rows = re.findall(r"^\| (\d+) \| `([a-z_]+)` \|", table, re.M)
+        rows = re.findall(r"^\| (\d+) \| `([a-z_]+)` \| (.*) \|$", table, re.M)
         self.assertEqual([r[1] for r in rows], ids)
         self.assertEqual([int(r[0]) for r in rows], list(range(1, 12)))
+        # The README's third column is the code's summary, word for word.
+        self.assertEqual([r[2] for r in rows], [r["summary"] for r in table_rows])
+        # Each checkpoint's code is in runner/app/steps/<id>.cpp.
+        for cid in ids:
+            self.assertTrue(os.path.exists(os.path.join(ROOT, "runner", "app", "steps", cid + ".cpp")), cid)
         doc = read("docs", "checkpoints.md")
         schema = json.loads(read("docs", "checkpoint.schema.json"))
         self.assertEqual(schema["$defs"]["id"]["enum"], ids)

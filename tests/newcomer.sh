@@ -74,9 +74,21 @@ done
 mapfile -t cmds < <(awk '/^    [^ ]/ {sub(/^    /, ""); print; n++} n == 2 {exit}' "$repo/README.md")
 echo "newcomer: command 1: ${cmds[0]}"
 echo "newcomer: command 2: ${cmds[1]}"
+# Like a container: a mount namespace whose root *is* the new system (pivot_root, not only
+# chroot), so programs that re-enter their mount namespace (Nix 2.8's `nix shell` does) stay in it.
 run_in_chroot() {  # N COMMAND
-  chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    TERM=dumb /bin/bash -c "cd /root/taskrunner && { $2; } 2>&1 | tee /root/newcomer-$1.log; exit \${PIPESTATUS[0]}" </dev/null
+  unshare --mount --fork /bin/sh -c '
+    set -e
+    mount --make-rprivate /
+    cd "$1"
+    mkdir -p .newcomer-oldroot
+    pivot_root . .newcomer-oldroot
+    cd /
+    umount -l /.newcomer-oldroot
+    rmdir /.newcomer-oldroot
+    exec /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb \
+      /bin/bash -c "$2"' sh "$root" \
+    "cd /root/taskrunner && { $2; } 2>&1 | tee /root/newcomer-$1.log; exit \${PIPESTATUS[0]}" </dev/null
 }
 t1=$(date +%s)
 run_in_chroot 1 "${cmds[0]}"

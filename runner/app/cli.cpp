@@ -7,6 +7,7 @@
 #include <iostream>
 #include <random>
 
+#include "steps/steps.hpp"
 #include "taskrunner/app/cache_cmd.hpp"
 #include "taskrunner/app/pipeline.hpp"
 #include "taskrunner/app/settings.hpp"
@@ -241,55 +242,27 @@ int main(int argc, char** argv) {
       doctor ? report::Recorder::Emit([](const std::string&) {}) : report::Recorder::Emit(nullptr));
   if (const auto [trace, span] = trace_context(env); !trace.empty())
     recorder.set_trace(trace, span);
-  recorder.start(report::Id::spec);
-  Settings settings;
-  spec::TaskSpec task;
-  try {
-    settings = load_settings(env);
-    spec::SpecInput input = spec::from_environment(env);
-    std::optional<std::string> spec_file = util::get(env, "TASKRUNNER_SPEC");
-    if (vm.count("spec") != 0U) spec_file = vm["spec"].as<std::string>();
-    if (spec_file) {
-      std::string error;
-      const auto text = util::read_file(*spec_file, error, std::size_t{16} * 1024 * 1024);
-      if (!text) throw spec::SpecError("--spec", error);
-      spec::overlay_json(input, *text, *spec_file);
-    }
-    if (vm.count("code") != 0U) {
-      input.code = vm["code"].as<std::string>();
-      input.code_file.reset();
-    }
-    if (vm.count("code-file") != 0U) {
-      input.code_file = vm["code-file"].as<std::string>();
-      input.code.reset();
-    }
-    if (vm.count("dep") != 0U) input.deps = vm["dep"].as<std::vector<std::string>>();
-    if (vm.count("requirements") != 0U) {
-      input.requirements_file = vm["requirements"].as<std::string>();
-      input.requirements.reset();
-    }
-    if (vm.count("system-dep") != 0U) {
-      input.system_deps = vm["system-dep"].as<std::vector<std::string>>();
-    }
-    if (!user_args.empty()) input.args = user_args;
-    task = spec::validate(input, /*require_code=*/!doctor && !warm);
-  } catch (const spec::SpecError& e) {
-    recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.field}},
-                    report::ErrorInfo{
-                        e.what(), "fix " + e.field + " (see taskrunner --help and docs/spec.md)"});
-    report::log().error("invalid task: {}", e.what());
-    return finish_failed_spec(recorder);
-  } catch (const SettingsError& e) {
-    recorder.finish(report::Id::spec, report::Status::failed, {{"field", e.variable}},
-                    report::ErrorInfo{e.what(), "fix " + e.variable + " (see README)"});
-    report::log().error("invalid setting: {}", e.what());
-    return finish_failed_spec(recorder);
-  }
-  if (vm.count("exec") != 0U) settings.exec = true;
-  settings.doctor = doctor;
-  settings.warm_only = warm;
-  if (settings.progress_file) recorder.set_progress_file(*settings.progress_file);
-  recorder.finish(report::Id::spec, report::Status::ok, spec::describe(task));
+  steps::SpecFlags flags;
+  const auto str = [&](const char* name) -> std::optional<std::string> {
+    if (vm.count(name) == 0U) return std::nullopt;
+    return vm[name].as<std::string>();
+  };
+  const auto list = [&](const char* name) -> std::optional<std::vector<std::string>> {
+    if (vm.count(name) == 0U) return std::nullopt;
+    return vm[name].as<std::vector<std::string>>();
+  };
+  flags.spec_file = str("spec");
+  flags.code = str("code");
+  flags.code_file = str("code-file");
+  flags.deps = list("dep");
+  flags.requirements_file = str("requirements");
+  flags.system_deps = list("system-dep");
+  flags.args = user_args;
+  flags.exec = vm.count("exec") != 0U;
+  auto loaded = steps::spec(recorder, env, flags, doctor, warm);
+  if (!loaded) return finish_failed_spec(recorder);
+  const Settings& settings = loaded->settings;
+  const spec::TaskSpec& task = loaded->task;
 
   execution::SystemProcessRunner runner(supervisor);
   const int code = run_pipeline(settings, task, recorder, runner, &supervisor);

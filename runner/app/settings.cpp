@@ -113,7 +113,6 @@ Settings load_settings(const util::EnvMap& env) {
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
   s.termination_log = termination_log_path(env);
-  std::tie(s.trace_id, s.span_id) = trace_context(env);
   if (auto e = util::get(env, "TASKRUNNER_EXEC")) {
     const auto b = util::parse_bool(*e);
     if (!b) throw SettingsError("TASKRUNNER_EXEC", "'" + *e + "' is not true or false");

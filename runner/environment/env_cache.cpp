@@ -11,6 +11,9 @@
 #include <cstdio>
 #include <random>
 
+#include "taskrunner/environment/env_key.hpp"
+#include "taskrunner/environment/snapshot.hpp"
+#include "taskrunner/report/checkpoint.hpp"
 #include "taskrunner/util/fs.hpp"
 
 namespace taskrunner::environment {
@@ -85,30 +88,50 @@ EntryPaths entry_paths(const fs::path& root, const std::string& key, EnvMode mod
 namespace {
 
 std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
-  const auto text = util::read_file(dir / "manifest.json", error, std::size_t{1} << 20);
+  const auto file = (dir / "manifest.json").string();
+  const auto text = util::read_file(file, error, std::size_t{1} << 20);
   if (!text) return std::nullopt;
   Entry e;
   e.dir = dir;
-  try {
-    e.manifest = nlohmann::json::parse(*text);
-    e.key = e.manifest.at("key").get<std::string>();
-    const auto mode = parse_env_mode(e.manifest.at("mode").get<std::string>());
-    if (!mode || *mode == EnvMode::off || *mode == EnvMode::automatic) {
-      error = "manifest " + (dir / "manifest.json").string() + " has an unknown mode";
-      return std::nullopt;
-    }
-    e.mode = *mode;
-    e.venv_path = e.manifest.at("venv_path").get<std::string>();
-    e.bytes = e.mode == EnvMode::snapshot
-                  ? e.manifest.at("archive").at("bytes").get<std::uint64_t>()
-                  : e.manifest.value("venv_bytes", std::uint64_t{0});
-    if (e.manifest.at("format").get<int>() != 1) {
-      error = "manifest " + (dir / "manifest.json").string() + " has another format version";
-      return std::nullopt;
-    }
-  } catch (const nlohmann::json::exception& ex) {
-    error = "manifest " + (dir / "manifest.json").string() + " is invalid: " + ex.what();
+  e.manifest = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  const auto& m = e.manifest;
+  const auto invalid = [&](const std::string& why) {
+    error = "manifest " + file + " is invalid: " + why;
     return std::nullopt;
+  };
+  if (!m.is_object()) return invalid("not a JSON object");
+  if (!m.contains("format") || !m["format"].is_number_integer() ||
+      m["format"].get<int>() != kEnvFormat) {
+    error = "manifest " + file + " has another format version";
+    return std::nullopt;
+  }
+  for (const char* field : {"key", "mode", "venv_path"}) {
+    if (!m.contains(field) || !m[field].is_string())
+      return invalid(std::string(field) + " is not a string");
+  }
+  e.key = m["key"].get<std::string>();
+  const auto mode = parse_env_mode(m["mode"].get<std::string>());
+  if (!mode || *mode == EnvMode::off || *mode == EnvMode::automatic) {
+    error = "manifest " + file + " has an unknown mode";
+    return std::nullopt;
+  }
+  e.mode = *mode;
+  e.venv_path = m["venv_path"].get<std::string>();
+  if (e.mode == EnvMode::snapshot) {
+    const auto a = m.value("archive", nlohmann::json());
+    if (!a.is_object() || !a.contains("bytes") || !a["bytes"].is_number_unsigned() ||
+        !a.contains("sha256") || !a["sha256"].is_string()) {
+      return invalid("archive.bytes and archive.sha256 are required");
+    }
+    e.bytes = a["bytes"].get<std::uint64_t>();
+    e.archive_sha256 = a["sha256"].get<std::string>();
+    if (e.archive_sha256.size() != 64 ||
+        e.archive_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return invalid("archive.sha256 is not 64 hex digits");
+    }
+  } else if (m.contains("venv_bytes")) {
+    if (!m["venv_bytes"].is_number_unsigned()) return invalid("venv_bytes is not a byte count");
+    e.bytes = m["venv_bytes"].get<std::uint64_t>();
   }
   struct stat st {};
   const auto hits = dir / "hits";
@@ -207,6 +230,37 @@ Published publish_entry(
     return out;
   }
   out.dir = p.dir;
+  return out;
+}
+
+Published publish_venv(const fs::path& root, const std::string& key, EnvMode mode,
+                       const fs::path& venv, const std::string& inputs_json) {
+  const nlohmann::json manifest = {
+      {"format", kEnvFormat},
+      {"key", key},
+      {"mode", std::string(name(mode))},
+      {"venv_path", venv.string()},
+      {"created_at", report::rfc3339_utc(std::chrono::system_clock::now())},
+      {"inputs", nlohmann::json::parse(inputs_json, nullptr, false)}};
+  std::uint64_t bytes = 0;
+  auto out = publish_entry(
+      root, key, mode, manifest, [&](const fs::path& tmp, nlohmann::json& m) -> std::string {
+        if (mode == EnvMode::inplace) {
+          bytes = tree_bytes(venv);
+          m["venv_bytes"] = bytes;
+          return "";
+        }
+        std::string error;
+        const auto info = write_snapshot(venv, tmp / "venv.tar.zst", error);
+        if (!info) return error;
+        bytes = info->archive_bytes;
+        m["archive"] = {
+            {"name", "venv.tar.zst"}, {"bytes", info->archive_bytes}, {"sha256", info->sha256}};
+        m["content_bytes"] = info->content_bytes;
+        m["entries"] = info->entries;
+        return "";
+      });
+  if (out.error.empty()) out.bytes = bytes;
   return out;
 }
 

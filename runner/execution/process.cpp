@@ -157,22 +157,6 @@ RunResult run_probe(ProcessRunner& runner, const Command& command, std::size_t c
   return runner.run(command, opts);
 }
 
-std::unique_ptr<BackgroundRun> ProcessRunner::start(const Command& command,
-                                                    const RunOptions& options,
-                                                    const OnFinished& on_finished) {
-  // Sequential fallback for test doubles: run now, report a finished background run.
-  struct Done final : BackgroundRun {
-    RunResult result;
-    [[nodiscard]] bool finished() const override { return true; }
-    RunResult wait() override { return result; }
-    RunResult stop() override { return result; }
-  };
-  auto done = std::make_unique<Done>();
-  done->result = run(command, options);
-  if (on_finished) on_finished(done->result);
-  return done;
-}
-
 /// One child process and everything streaming, timing and waiting for it. Shared by the
 /// handlers queued on the io_context, so it outlives every one of them.
 struct Job : std::enable_shared_from_this<Job> {

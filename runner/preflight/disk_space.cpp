@@ -42,10 +42,10 @@ nlohmann::json to_json(const std::filesystem::path& p, const FreeSpace& f) {
 
 }  // namespace
 
-Outcome check_disk_space(const std::filesystem::path& work_dir,
-                         const std::optional<std::filesystem::path>& cache_dir,
-                         std::uint64_t min_free_bytes) {
-  Outcome o;
+report::Outcome check_disk_space(const std::filesystem::path& work_dir,
+                                 const std::optional<std::filesystem::path>& cache_dir,
+                                 std::uint64_t min_free_bytes) {
+  report::Outcome o;
   o.detail["min_free_bytes"] = min_free_bytes;
   std::string error;
   const auto work = free_space(work_dir, error);

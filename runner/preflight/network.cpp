@@ -16,8 +16,8 @@ namespace http = boost::beast::http;
 namespace taskrunner::preflight {
 namespace {
 
-Outcome fail(Outcome o, std::string message, report::Failure failure,
-             const std::string& extra = {}) {
+report::Outcome fail(report::Outcome o, std::string message, report::Failure failure,
+                     const std::string& extra = {}) {
   const auto& h = report::hint_for(failure);
   o.status = report::Status::failed;
   o.detail["failure"] = std::string(h.id);
@@ -27,9 +27,9 @@ Outcome fail(Outcome o, std::string message, report::Failure failure,
 
 }  // namespace
 
-Outcome check_network(bool needed, const std::string& index_url,
-                      std::chrono::milliseconds timeout) {
-  Outcome o;
+report::Outcome check_network(bool needed, const std::string& index_url,
+                              std::chrono::milliseconds timeout) {
+  report::Outcome o;
   o.detail["index_url"] = spec::redact_url(index_url);
   if (!needed) {
     o.status = report::Status::skipped;

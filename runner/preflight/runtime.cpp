@@ -70,9 +70,9 @@ bool user_namespaces_usable() {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-Outcome check_runtime(const std::filesystem::path& cgroup_root, bool need_user_namespaces,
-                      const std::string& path_var) {
-  Outcome o;
+report::Outcome check_runtime(const std::filesystem::path& cgroup_root, bool need_user_namespaces,
+                              const std::string& path_var) {
+  report::Outcome o;
   o.detail["pid"] = ::getpid();
   o.detail["pid1"] = ::getpid() == 1;
   o.detail["uid"] = ::getuid();

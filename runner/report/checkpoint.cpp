@@ -7,12 +7,20 @@
 
 namespace taskrunner::report {
 
-std::string_view name(Id id) {
-  static constexpr std::array<std::string_view, kCheckpointCount> kNames = {
-      "spec", "runtime",     "cache_mounts", "disk_space",  "network",  "uv",
-      "nix",  "system_deps", "venv",         "python_deps", "user_code"};
-  return kNames.at(static_cast<std::size_t>(id));
-}
+static_assert(
+    [] {
+      for (std::size_t i = 0; i < kCheckpointCount; ++i) {
+        if (static_cast<std::size_t>(kCheckpoints.at(i).id) != i ||
+            kAllIds.at(i) != kCheckpoints.at(i).id)
+          return false;
+      }
+      return true;
+    }(),
+    "kCheckpoints must list every Id once, in enum order");
+
+const CheckpointInfo& info(Id id) { return kCheckpoints.at(static_cast<std::size_t>(id)); }
+
+std::string_view name(Id id) { return info(id).name; }
 
 int seq(Id id) { return static_cast<int>(id) + 1; }
 

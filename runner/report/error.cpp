@@ -6,7 +6,6 @@ namespace taskrunner::report {
 
 int exit_code_for(FailureKind kind) {
   switch (kind) {
-    case FailureKind::invalid_input: return exit_code::usage;
     case FailureKind::timeout: return exit_code::setup_timeout;
     case FailureKind::interpreter_missing: return exit_code::no_interpreter;
     case FailureKind::terminated: return exit_code::terminated;

@@ -6,7 +6,7 @@
 namespace taskrunner::report {
 
 const Hint& hint_for(Failure failure) {
-  static constexpr std::array<Hint, 13> kHints = {{
+  static constexpr std::array<Hint, 17> kHints = {{
       {"read_only_cache",
        "the cache volume is mounted read-only: mount the PVC read-write (readOnly: false, "
        "access mode ReadWriteMany); this run continues without a cache"},
@@ -47,6 +47,17 @@ const Hint& hint_for(Failure failure) {
       {"transient_network",
        "the index connection failed on every retry: check the index's health and the pod's "
        "network path; TASKRUNNER_INSTALL_RETRIES sets how often to retry"},
+      {"start_failed",
+       "the program could not be started: check that the file exists, is executable and "
+       "matches this CPU"},
+      {"terminated",
+       "the pod is being stopped (cancelled workflow or deadline); nothing to fix in the task"},
+      {"cancelled",
+       "this step was stopped because the step running beside it failed: fix that one first "
+       "(its error is recorded in its checkpoint)"},
+      {"deadline",
+       "the workflow's ARGO_DEADLINE leaves no more time: give the workflow a later "
+       "activeDeadlineSeconds, or make the setup or the code faster"},
   }};
   return kHints.at(static_cast<std::size_t>(failure));
 }

@@ -23,8 +23,10 @@ TESTS = os.path.dirname(HERE)
 TASKRUNNER = os.environ.get("TASKRUNNER_BIN", os.path.join(TESTS, "..", "build", "taskrunner"))
 INDEX_DIR = os.environ.get("TASKRUNNER_TEST_INDEX", os.path.join(TESTS, "..", "build", "test-index"))
 UV_DOUBLE = os.path.join(TESTS, "doubles", "uv-test-double")
-CHECKPOINT_IDS = ["spec", "runtime", "cache_mounts", "disk_space", "network", "uv", "nix",
-                  "system_deps", "venv", "python_deps", "user_code"]
+sys.path.insert(0, TESTS)
+from docs_test import checkpoint_table  # noqa: E402  (the code's one table: report::kCheckpoints)
+CHECKPOINT_IDS = [row["name"] for row in checkpoint_table()]
+assert len(CHECKPOINT_IDS) == 11, CHECKPOINT_IDS
 STATUSES = {"running", "ok", "warn", "failed", "skipped", "timeout"}
 with open(os.path.join(TESTS, "..", "docs", "checkpoint.schema.json")) as _fh:
     SCHEMA = json.load(_fh)

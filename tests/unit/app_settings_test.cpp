@@ -59,11 +59,13 @@ TEST(Settings, GraceDeadlineTraceAndExec) {
   EXPECT_EQ(s.progress_file, "/p");
   EXPECT_EQ(s.termination_log, "/t");
   EXPECT_TRUE(s.exec);
-  EXPECT_EQ(s.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-  EXPECT_EQ(s.span_id, "00f067aa0ba902b7");
+  const auto [trace, span] =
+      trace_context({{"TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  EXPECT_EQ(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(span, "00f067aa0ba902b7");
   s = load_settings({{"ARGO_TERMINATION_GRACE_PERIOD_SECONDS", "1"}, {"TRACEPARENT", "00-zz"}});
   EXPECT_EQ(s.grace, std::chrono::milliseconds(500));
-  EXPECT_TRUE(s.trace_id.empty());
+  EXPECT_TRUE(trace_context({{"TRACEPARENT", "00-zz"}}).first.empty());
   EXPECT_THROW(load_settings({{"ARGO_DEADLINE", "soon"}}), SettingsError);
   EXPECT_THROW(load_settings({{"TASKRUNNER_EXEC", "maybe"}}), SettingsError);
 }

@@ -1,4 +1,5 @@
 #include "taskrunner/environment/snapshot.hpp"
+#include "testutil.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,14 +15,7 @@ namespace fs = std::filesystem;
 using namespace taskrunner::environment;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskrunner-snap-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testutil::TempDir;
 void write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << text;
@@ -121,7 +115,7 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
                                    {"key", key},
                                    {"mode", "snapshot"},
                                    {"venv_path", "/tmp/v"},
-                                   {"archive", {{"bytes", 10}, {"sha256", "x"}}}};
+                                   {"archive", {{"bytes", 10}, {"sha256", std::string(64, 'a')}}}};
   const auto ok = publish_entry(t.path, key, EnvMode::snapshot, manifest, nullptr);
   ASSERT_TRUE(ok.error.empty()) << ok.error;
   const auto e = find_entry(t.path, key, EnvMode::snapshot, error);
@@ -137,6 +131,46 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   EXPECT_EQ(list_entries(t.path).size(), 1U);
   EXPECT_EQ(prune(t.path, 0, std::nullopt).removed.size(), 1U);
   EXPECT_TRUE(list_entries(t.path).empty());
+}
+
+TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
+  TempDir t;
+  const std::string key(64, 'c');
+  const auto p = entry_paths(t.path, key, EnvMode::snapshot);
+  const nlohmann::json good = {{"format", 1},
+                               {"key", key},
+                               {"mode", "snapshot"},
+                               {"venv_path", "/tmp/v"},
+                               {"archive", {{"bytes", 10}, {"sha256", std::string(64, 'b')}}}};
+  const auto with = [&](const char* field, const nlohmann::json& value) {
+    auto m = good;
+    if (value.is_discarded()) {
+      m.erase(field);
+    } else {
+      m[field] = value;
+    }
+    return m.dump();
+  };
+  const nlohmann::json gone = nlohmann::json::value_t::discarded;
+  for (const std::string& text :
+       {std::string("not json"), std::string("[1, 2]"), std::string("{}"), with("format", 2),
+        with("format", "1"), with("key", 7), with("mode", "fast"), with("venv_path", gone),
+        with("archive", gone), with("archive", {{"bytes", 10}}),
+        with("archive", {{"bytes", -1}, {"sha256", std::string(64, 'b')}}),
+        with("archive", {{"bytes", 10}, {"sha256", "short"}}), with("key", std::string(64, 'd'))}) {
+    std::filesystem::create_directories(p.dir);
+    write(p.manifest, text);
+    std::string error;
+    std::optional<Entry> e;
+    EXPECT_NO_THROW(e = find_entry(t.path, key, EnvMode::snapshot, error)) << text;
+    EXPECT_FALSE(e) << text;
+    EXPECT_FALSE(error.empty()) << text;
+  }
+  write(p.manifest, good.dump());
+  std::string error;
+  const auto e = find_entry(t.path, key, EnvMode::snapshot, error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->archive_sha256, std::string(64, 'b'));
 }
 
 TEST(EnvCache, ModeChoice) {

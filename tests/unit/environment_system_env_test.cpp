@@ -1,4 +1,5 @@
 #include "taskrunner/environment/system_env.hpp"
+#include "testutil.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,14 +17,7 @@ SystemEnvRequest request(std::vector<std::string> attrs, std::string nixpkgs = "
 tools::NixTool native() { return tools::NixTool{"/usr/bin/nix", "nix", "PATH"}; }
 tools::NixTool portable() { return tools::NixTool{"/opt/nix-portable", "nix-portable", "PATH"}; }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskrunner-sysenv-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testutil::TempDir;
 }  // namespace
 
 TEST(SystemEnvKey, StableAcrossOrderAndDuplicates) {

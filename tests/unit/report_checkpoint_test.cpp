@@ -119,7 +119,6 @@ TEST(Rfc3339, FormatsUtcWithMilliseconds) {
 }
 
 TEST(ExitCodes, MappedInOnePlace) {
-  EXPECT_EQ(exit_code_for(FailureKind::invalid_input), 2);
   EXPECT_EQ(exit_code_for(FailureKind::timeout), 124);
   EXPECT_EQ(exit_code_for(FailureKind::failed), 125);
   EXPECT_EQ(exit_code_for(FailureKind::interpreter_missing), 127);

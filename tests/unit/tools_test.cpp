@@ -6,21 +6,25 @@
 #include "taskrunner/tools/nix.hpp"
 #include "taskrunner/tools/python.hpp"
 #include "taskrunner/tools/uv.hpp"
+#include "testutil.hpp"
 
 using namespace taskrunner;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// Test double for the process seam: records commands, answers with a canned result.
-class FakeRunner final : public execution::ProcessRunner {
- public:
-  std::vector<execution::Command> calls;
+/// The process seam answering every command with one canned result (testutil::FakeRunner).
+struct FakeRunner {
+  testutil::FakeRunner seam;
   execution::RunResult answer;
-  execution::RunResult run(const execution::Command& c, const execution::RunOptions&) override {
-    calls.push_back(c);
-    return answer;
+  std::vector<execution::Command> calls;
+  FakeRunner() {
+    seam.script = [this](const execution::Command& c, const execution::RunOptions&) {
+      calls.push_back(c);
+      return answer;
+    };
   }
+  operator execution::ProcessRunner&() { return seam; }  // NOLINT(google-explicit-constructor)
 };
 
 fs::path fresh_dir(const std::string& name) {

@@ -45,10 +45,8 @@ struct Settings {
   std::optional<std::chrono::system_clock::time_point> deadline;
   std::optional<std::filesystem::path> progress_file;    ///< ARGO_PROGRESS_FILE ("N/11")
   std::optional<std::filesystem::path> termination_log;  ///< TASKRUNNER_TERMINATION_LOG
-  std::string trace_id;  ///< from TRACEPARENT (W3C Trace Context), empty if absent
-  std::string span_id;   ///< the parent span id from TRACEPARENT
-  bool exec = false;     ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
-  bool doctor = false;   ///< `taskrunner doctor`: preflight checkpoints only, no files written
+  bool exec = false;    ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
+  bool doctor = false;  ///< `taskrunner doctor`: preflight checkpoints only, no files written
   std::chrono::milliseconds network_timeout{
       std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)

@@ -49,8 +49,9 @@ struct Entry {
   EnvMode mode = EnvMode::snapshot;
   std::filesystem::path dir;        ///< envs/<key>-<mode>
   std::filesystem::path venv_path;  ///< where the venv is (snapshot: where it is restored)
-  nlohmann::json manifest;          ///< the whole manifest
+  nlohmann::json manifest;          ///< the whole manifest (read by `cache status`)
   std::uint64_t bytes = 0;          ///< archive bytes (snapshot) or venv bytes (in place)
+  std::string archive_sha256;       ///< snapshot: the archive's sha256 (64 hex digits)
   std::uint64_t hits = 0;
   std::chrono::system_clock::time_point last_used;
 };
@@ -65,8 +66,10 @@ struct EntryPaths {
 };
 EntryPaths entry_paths(const std::filesystem::path& root, const std::string& key, EnvMode mode);
 
-/// The published entry for `key`/`mode`, or nullopt (no manifest, or one that does not parse —
-/// then `error` says why).
+/// The published entry for `key`/`mode`, or nullopt (no manifest, or one that is not a valid
+/// manifest of this format — wrong types, missing fields, another key or mode, a snapshot
+/// without archive bytes and a 64-digit sha256 — then `error` says why and the caller rebuilds).
+/// Never throws for what is in the file.
 std::optional<Entry> find_entry(const std::filesystem::path& root, const std::string& key,
                                 EnvMode mode, std::string& error);
 
@@ -87,11 +90,21 @@ void reject_entry(const std::filesystem::path& root, const std::filesystem::path
 struct Published {
   std::string error;
   std::filesystem::path dir;
+  std::uint64_t bytes = 0;  ///< publish_venv(): the entry's size in bytes
 };
 Published publish_entry(const std::filesystem::path& root, const std::string& key, EnvMode mode,
                         const nlohmann::json& manifest,
                         const std::function<std::string(const std::filesystem::path& tmp,
                                                         nlohmann::json& manifest)>& fill);
+
+/// Publishes the finished `venv` as the entry for `key`/`mode` (snapshot or inplace) through
+/// publish_entry(): the manifest (format kEnvFormat, key, mode, venv path, creation time,
+/// `inputs_json` — what the key hashes — and, for a snapshot, the archive's name, bytes and
+/// sha256 written by write_snapshot(), else the venv's bytes) is written only here and read only
+/// by find_entry(). `Published::bytes` is the entry's size (archive or venv bytes); on failure
+/// `error` is set and nothing is published.
+Published publish_venv(const std::filesystem::path& root, const std::string& key, EnvMode mode,
+                       const std::filesystem::path& venv, const std::string& inputs_json);
 
 /// A fresh, unused directory venvs/<key>-<nonce> for an in-place build (not created).
 std::filesystem::path inplace_venv_dir(const std::filesystem::path& root, const std::string& key);

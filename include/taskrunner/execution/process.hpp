@@ -102,9 +102,8 @@ class ProcessRunner {
   virtual RunResult run(const Command& command, const RunOptions& options) = 0;
   /// Starts `command` in the background: its output streams (and its timeout runs) while later
   /// run() calls or BackgroundRun::wait() drive the event loop. `on_finished` may be empty.
-  /// The default implementation, for test doubles, runs it to completion before returning.
   virtual std::unique_ptr<BackgroundRun> start(const Command& command, const RunOptions& options,
-                                               const OnFinished& on_finished);
+                                               const OnFinished& on_finished) = 0;
   /// Stops the foreground run() in progress, if any (its RunResult says `cancelled`): used when
   /// a background step failed and the foreground step's work is no longer needed.
   virtual void cancel_running() {}

@@ -2,13 +2,13 @@
 // `cache_mounts` checkpoint: is the cache volume usable?
 #include <filesystem>
 
-#include "taskrunner/preflight/outcome.hpp"
+#include "taskrunner/report/outcome.hpp"
 
 namespace taskrunner::preflight {
 
 /// Result of the cache check; `usable` false means: run without a cache.
 struct CacheCheck {
-  Outcome outcome;
+  report::Outcome outcome;
   bool usable = false;
   bool same_filesystem_as_work_dir = false;
   /// uv can hard-link from the cache into the venv: same file system and link(2) works there.

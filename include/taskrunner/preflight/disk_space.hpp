@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "taskrunner/preflight/outcome.hpp"
+#include "taskrunner/report/outcome.hpp"
 
 namespace taskrunner::preflight {
 
@@ -23,8 +23,8 @@ inline constexpr std::uint64_t kMinFreeInodes = 10000;
 
 /// Fails when the work dir has less than `min_free_bytes` (bytes) or kMinFreeInodes free; warns
 /// when the cache dir (if `cache_dir` is given) is below the same thresholds.
-Outcome check_disk_space(const std::filesystem::path& work_dir,
-                         const std::optional<std::filesystem::path>& cache_dir,
-                         std::uint64_t min_free_bytes);
+report::Outcome check_disk_space(const std::filesystem::path& work_dir,
+                                 const std::optional<std::filesystem::path>& cache_dir,
+                                 std::uint64_t min_free_bytes);
 
 }  // namespace taskrunner::preflight

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "taskrunner/preflight/outcome.hpp"
+#include "taskrunner/report/outcome.hpp"
 
 namespace taskrunner::preflight {
 
@@ -11,6 +11,7 @@ namespace taskrunner::preflight {
 /// Boost.Asio. ok with the address and connect time; failed with a hint that distinguishes DNS
 /// failure, connection refused and timeout. `index_url` may carry credentials: only its redacted
 /// form is recorded. `needed` false → skipped (no package to download).
-Outcome check_network(bool needed, const std::string& index_url, std::chrono::milliseconds timeout);
+report::Outcome check_network(bool needed, const std::string& index_url,
+                              std::chrono::milliseconds timeout);
 
 }  // namespace taskrunner::preflight

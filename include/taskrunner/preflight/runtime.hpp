@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "taskrunner/preflight/outcome.hpp"
+#include "taskrunner/report/outcome.hpp"
 
 namespace taskrunner::preflight {
 
@@ -29,7 +29,7 @@ bool user_namespaces_usable();
 /// mode (/proc/self/status), user namespaces, bwrap/proot on `path_var`. Status ok; `warn` with
 /// the user_namespaces_blocked hint when `need_user_namespaces` (system deps were asked for) and
 /// neither user namespaces nor proot are available.
-Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup",
-                      bool need_user_namespaces = false, const std::string& path_var = "");
+report::Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup",
+                              bool need_user_namespaces = false, const std::string& path_var = "");
 
 }  // namespace taskrunner::preflight

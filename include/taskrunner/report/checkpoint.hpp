@@ -38,11 +38,61 @@ inline constexpr std::array<Id, kCheckpointCount> kAllIds = {
     Id::spec, Id::runtime,     Id::cache_mounts, Id::disk_space,  Id::network,  Id::uv,
     Id::nix,  Id::system_deps, Id::venv,         Id::python_deps, Id::user_code};
 
+/// One row of the checkpoint table: the single list that the recorder (names), `doctor` (which
+/// checkpoints it runs), the README's checkpoint table and the end-to-end harness (both checked
+/// by tests/docs_test.py) read. Each checkpoint's code is runner/app/steps/<name>.cpp.
+struct CheckpointInfo {
+  Id id;
+  std::string_view name;     ///< the stable string id, used in JSON, logs and docs
+  bool in_doctor;            ///< `taskrunner doctor` runs it (the checks before installing)
+  std::string_view summary;  ///< what it does, one line (the README table's third column)
+};
+
+/// The checkpoint table, in pipeline order (seq = position + 1).
+inline constexpr std::array<CheckpointInfo, kCheckpointCount> kCheckpoints = {{
+    {Id::spec, "spec", true,
+     "reads environment, spec file and flags; validates code, PEP 508 requirements, nixpkgs "
+     "attributes, index URL"},
+    {Id::runtime, "runtime", true,
+     "PID 1 or not, uid, kernel, cgroup v1/v2 memory limit, seccomp, user namespaces, bwrap/proot; "
+     "creates the work and results dirs"},
+    {Id::cache_mounts, "cache_mounts", true,
+     "cache dir exists (created if missing) and is writable; else `warn` and run without cache; "
+     "same file system as the work dir?"},
+    {Id::disk_space, "disk_space", true,
+     "free bytes and inodes of the work dir (fails below the minimum) and cache dir (warns)"},
+    {Id::network, "network", true,
+     "finds the installer and the interpreter and looks up the environment cache (`probe_ms`), "
+     "then DNS + TCP connect to the index host and, for http indexes, one GET of the index page, "
+     "within `TASKRUNNER_NETWORK_TIMEOUT`; `skipped` when there is nothing to download (no deps, "
+     "or an environment cache hit)"},
+    {Id::uv, "uv", true,
+     "finds uv and records path + version; without it `warn` and `installer: pip`"},
+    {Id::nix, "nix", true,
+     "finds nix-portable / nix, its store mode and version (nix-portable's first start under a "
+     "lock); no process when the environment is already built; `skipped` without system deps"},
+    {Id::system_deps, "system_deps", false,
+     "one `buildEnv` of all attributes per key: `hit` (out-link valid, no process) or a "
+     "single-flight `nix-build` in the background, in parallel with `venv` + `python_deps`; "
+     "`skipped` without system deps"},
+    {Id::venv, "venv", false,
+     "resolves the base interpreter; on an environment cache hit restores the snapshot or uses the "
+     "in-place venv, else `uv venv` or `python -m venv` (one builder per key)"},
+    {Id::python_deps, "python_deps", false,
+     "writes `<work>/requirements.txt`, `uv pip install` or pip; records counts; names an unknown "
+     "package; compiles bytecode and publishes the environment cache entry; nothing to do on a "
+     "hit"},
+    {Id::user_code, "user_code", false,
+     "runs the code with the venv's python in its own process group; records exit code and bytes"},
+}};
+
 /// Statuses a checkpoint moves through: `running` then exactly one terminal status.
 enum class Status : std::uint8_t { running, ok, warn, failed, skipped, timeout };
 
-/// The stable string id ("python_deps"), used in JSON, logs and docs.
+/// The stable string id ("python_deps"), used in JSON, logs and docs (kCheckpoints).
 std::string_view name(Id id);
+/// The checkpoint table's row for `id`.
+const CheckpointInfo& info(Id id);
 /// 1-based position of `id` in the pipeline.
 int seq(Id id);
 /// "running", "ok", "warn", "failed", "skipped", "timeout".
@@ -109,10 +159,9 @@ class Recorder {
   /// The record for `id`, if it was started or finished.
   [[nodiscard]] const Record* find(Id id) const;
 
-  /// One event line for `record` (exposed for tests). Always ≤ kMaxEventBytes.
-  [[nodiscard]] std::string event_line(const Record& record) const;
-
  private:
+  /// One event line for `record`. Always ≤ kMaxEventBytes.
+  [[nodiscard]] std::string event_line(const Record& record) const;
   void publish(const Record& record);
   Record& slot(Id id);
 

@@ -12,7 +12,6 @@ namespace taskrunner::report {
 /// Exit codes of taskrunner's own failures (README "Exit codes"). The user code's own exit code
 /// passes through unchanged, and a user process killed by signal n gives 128+n (shell convention).
 namespace exit_code {
-inline constexpr int ok = 0;
 inline constexpr int usage = 2;             ///< invalid spec, invalid flag or env value
 inline constexpr int setup_timeout = 124;   ///< a step exceeded its timeout (as GNU timeout(1))
 inline constexpr int setup_failed = 125;    ///< a setup checkpoint failed
@@ -21,7 +20,7 @@ inline constexpr int terminated = 143;      ///< a setup step was stopped by SIG
 }  // namespace exit_code
 
 /// Why a step failed; decides the exit code in exactly one place (exit_code_for()).
-enum class FailureKind { invalid_input, timeout, interpreter_missing, terminated, failed };
+enum class FailureKind { timeout, interpreter_missing, terminated, failed };
 
 /// Thrown by a stage to stop the run: carries the checkpoint, a message naming what failed,
 /// a hint saying what to do next, and any detail to record.
@@ -51,7 +50,7 @@ class StepError : public std::runtime_error {
   int signal_ = 0;
 };
 
-/// The exit code for a failure kind: invalid_input→2, timeout→124, interpreter_missing→127,
+/// The exit code for a failure kind: timeout→124, interpreter_missing→127,
 /// terminated→143, failed→125.
 int exit_code_for(FailureKind kind);
 

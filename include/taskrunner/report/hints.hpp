@@ -19,6 +19,10 @@ enum class Failure {
   user_namespaces_blocked,
   interpreter_missing,
   transient_network,
+  start_failed,
+  terminated,
+  cancelled,
+  deadline,
 };
 
 /// A known failure: its stable id (recorded as `detail.failure`) and the hint shown with it.

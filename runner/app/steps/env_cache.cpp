@@ -1,0 +1,152 @@
+// The environment cache's part in a run (docs/env-cache.md): the key and lookup before
+// `network`, a hit used at `venv`, a miss published after `python_deps`. The entry format itself
+// (manifest, archive) is environment/env_cache.cpp's alone.
+#include <chrono>
+
+#include "steps.hpp"
+#include "taskrunner/environment/env_key.hpp"
+#include "taskrunner/environment/snapshot.hpp"
+#include "taskrunner/report/log.hpp"
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::app::steps {
+namespace {
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
+}
+
+std::optional<util::FileLock> use_lock(const EnvPlan& plan) {
+  std::string error;
+  return util::lock_file(plan.paths.use_lock, std::chrono::seconds(5), error, nullptr,
+                         /*shared=*/true);
+}
+
+}  // namespace
+
+nlohmann::json EnvPlan::record() const {
+  auto d = detail;
+  d["result"] = result;
+  return d;
+}
+
+EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
+                       const tools::Installer& installer, const tools::Interpreter& interp,
+                       const std::string& index) {
+  EnvPlan plan;
+  plan.mode = environment::choose_mode(s.env_mode, s.env_cache);
+  plan.detail = {{"mode", std::string(environment::name(plan.mode))},
+                 {"requested_mode", std::string(environment::name(s.env_mode))},
+                 {"root", s.env_cache.string()},
+                 {"filesystem", environment::filesystem_type(s.env_cache)}};
+  for (const char* dir : {"envs", "locks", "venvs"}) {
+    if (const auto made = util::make_dirs(s.env_cache / dir); !made.ok()) {
+      plan.detail["error"] = made.error;
+      report::log().warn(
+          "environment cache disabled: {} (hint: mount a writable volume at "
+          "TASKRUNNER_ENV_CACHE or set TASKRUNNER_ENV_MODE=off)",
+          made.error);
+      return plan;
+    }
+  }
+  environment::EnvKeyInput in;
+  in.python = interp.executable.string();
+  in.python_version = interp.version;
+  in.platform = environment::nix_system();
+  in.installer = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
+  in.installer_version = installer.kind == tools::InstallerKind::uv ? installer.version : "";
+  in.requirements = spec.python_deps;
+  in.index_urls = {index};
+  in.venv_path =
+      plan.mode == environment::EnvMode::snapshot ? (s.work_dir / "venv").string() : "(in place)";
+  plan.enabled = true;
+  plan.material = environment::env_key_material(in);
+  plan.key = environment::env_key(in);
+  plan.paths = environment::entry_paths(s.env_cache, plan.key, plan.mode);
+  plan.detail["key"] = plan.key;
+  std::string error;
+  plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+  plan.result = plan.hit ? "hit" : "miss";
+  if (!plan.hit && !error.empty()) {
+    report::log().warn("environment cache: {}; rebuilding", error);
+    environment::reject_entry(s.env_cache, plan.paths.dir);
+    plan.result = "rebuilt";
+    plan.detail["rejected"] = error;
+  }
+  return plan;
+}
+
+bool use_env_hit(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  plan.use_lock = use_lock(plan);
+  const auto& entry = *plan.hit;
+  bool ok = false;
+  if (plan.mode == environment::EnvMode::snapshot) {
+    std::error_code ec;
+    std::filesystem::remove_all(venv, ec);
+    const auto info = environment::restore_snapshot(plan.paths.archive, venv, entry.archive_sha256,
+                                                    entry.bytes, error);
+    if (info) {
+      ok = true;
+      plan.detail["bytes_restored"] = info->archive_bytes;
+      plan.detail["content_bytes"] = info->content_bytes;
+      plan.detail["entries"] = info->entries;
+    }
+  } else {
+    std::error_code ec;
+    ok = std::filesystem::exists(entry.venv_path / "bin" / "python", ec);
+    if (ok) {
+      venv = entry.venv_path;
+    } else {
+      error = "in-place venv " + entry.venv_path.string() + " is missing";
+    }
+  }
+  if (!ok) {
+    report::log().warn("environment cache: entry {} rejected: {}; rebuilding",
+                       plan.paths.dir.string(), error);
+    plan.use_lock.reset();
+    environment::reject_entry(s.env_cache, plan.paths.dir);
+    plan.hit.reset();
+    plan.result = "rebuilt";
+    plan.detail["rejected"] = error;
+    return false;
+  }
+  environment::record_hit(entry);
+  plan.result = "hit";
+  plan.detail["restore_ms"] = ms_since(t0);
+  return true;
+}
+
+void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& venv,
+                 execution::ProcessRunner& runner) {
+  const auto t0 = std::chrono::steady_clock::now();
+  execution::Command compile{venv / "bin" / "python",
+                             {"-m", "compileall", "-q", "-j", "0", (venv / "lib").string()},
+                             s.env,
+                             std::nullopt};
+  compile.env.erase("PYTHONDONTWRITEBYTECODE");
+  const auto r = run_setup_step(runner, report::Id::python_deps, compile, s);
+  if (r.exit_code != 0) {
+    plan.detail["publish_error"] =
+        "bytecode compilation failed (exit code " + std::to_string(r.exit_code) + ")";
+    report::log().warn("environment cache: not published: bytecode compilation failed");
+    plan.build_lock.reset();
+    return;
+  }
+  const auto published =
+      environment::publish_venv(s.env_cache, plan.key, plan.mode, venv, plan.material);
+  plan.detail["publish_ms"] = ms_since(t0);
+  if (!published.error.empty()) {
+    plan.detail["publish_error"] = published.error;
+    report::log().warn("environment cache: not published: {}", published.error);
+  } else {
+    plan.detail["bytes"] = published.bytes;
+    if (plan.mode == environment::EnvMode::inplace) plan.use_lock = use_lock(plan);
+  }
+  plan.build_lock.reset();
+}
+
+}  // namespace taskrunner::app::steps

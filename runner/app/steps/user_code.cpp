@@ -1,0 +1,76 @@
+// Checkpoint 11, `user_code`: the task's code with the venv's python, in its own process group,
+// signals forwarded; its exit code is the run's. In exec mode taskrunner becomes it instead.
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include "steps.hpp"
+#include "taskrunner/execution/exec_mode.hpp"
+#include "taskrunner/execution/user_code.hpp"
+#include "taskrunner/report/log.hpp"
+
+namespace taskrunner::app::steps {
+
+using report::Id;
+
+int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
+              execution::ProcessRunner& runner, const environment::InstallContext& ictx,
+              EnvPlan& plan, const SystemDeps& sys) {
+  if (s.warm_only) {
+    cp.skip(Id::user_code, "cache warm: the environment was built, the code is not run");
+    return 0;
+  }
+  auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+    command.env["PYTHONDONTWRITEBYTECODE"] = "1";  // the shared venv stays read-only
+  }
+  if (sys.store_path) {
+    command = environment::use_system_env(std::move(command), *sys.nix, s.env, *sys.store_path,
+                                          ictx.venv);
+  }
+  if (s.exec) {
+    cp.run(Id::user_code, [&] {
+      report::Outcome o;
+      o.detail = {{"exec", true},
+                  {"reason", "handed over: taskrunner replaced itself with Python"}};
+      return o;
+    });
+    // The use lock of an in-place entry must outlive the hand-over: keep it across exec.
+    if (plan.use_lock && plan.use_lock->held()) (void)::fcntl(plan.use_lock->fd(), F_SETFD, 0);
+    const auto error = execution::exec_replacing_self(command, report::log_file_fd());
+    report::log().error("exec mode: {}", error);
+    return report::exit_code::no_interpreter;
+  }
+  cp.start(Id::user_code);
+  execution::RunOptions opts;
+  const auto limit = bounded(s.code_timeout, s, "TASKRUNNER_CODE_TIMEOUT");
+  opts.timeout = limit.applied;
+  opts.grace = s.grace;
+  opts.inherit_stdin = true;
+  opts.forward_signals = true;
+  const auto r = runner.run(command, opts);
+  nlohmann::json detail = {{"duration_ms", r.duration_ms},
+                           {"stdout_bytes", r.stdout_bytes},
+                           {"stderr_bytes", r.stderr_bytes}};
+  if (r.started) {
+    detail["exit_code"] = r.exit_code;
+    if (WIFSIGNALED(r.raw_status)) detail["signal"] = WTERMSIG(r.raw_status);
+  }
+  if (auto e = child_failure(Id::user_code, r, limit, detail,
+                             "raise TASKRUNNER_CODE_TIMEOUT (seconds) or make the code faster")) {
+    throw cp.record(*e);
+  }
+  if (r.exit_code == 0) {
+    cp.rec.finish(Id::user_code, report::Status::ok, detail);
+  } else {
+    cp.rec.finish(
+        Id::user_code, report::Status::failed, detail,
+        report::ErrorInfo{
+            WIFSIGNALED(r.raw_status)
+                ? "the user code was killed by signal " + std::to_string(WTERMSIG(r.raw_status))
+                : "the user code exited with code " + std::to_string(r.exit_code),
+            "see the traceback or output of the user code above"});
+  }
+  return r.exit_code;
+}
+
+}  // namespace taskrunner::app::steps

@@ -1,0 +1,105 @@
+// Checkpoint 9, `venv`: the base interpreter, then the environment cache's hit, or a fresh
+// virtualenv (`uv venv` or `python -m venv`; one builder per key when the cache is on).
+#include <unistd.h>
+
+#include "steps.hpp"
+#include "taskrunner/report/hints.hpp"
+#include "taskrunner/report/log.hpp"
+#include "taskrunner/util/fs.hpp"
+
+namespace taskrunner::app::steps {
+namespace {
+
+using report::FailureKind;
+using report::Id;
+using report::StepError;
+
+/// Miss: one runner per key builds; the others wait for its lock and then use its entry.
+/// true when that entry was used.
+bool wait_for_builder(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) {
+  std::string error;
+  bool waited = false;
+  plan.build_lock = util::lock_file(plan.paths.build_lock, s.install_timeout, error, &waited);
+  if (!plan.build_lock) {
+    report::log().warn("environment cache: {}; building without it", error);
+    plan.enabled = false;
+    plan.detail["error"] = error;
+    return false;
+  }
+  if (!waited) return false;
+  plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+  plan.detail["waited_for_other_builder"] = true;
+  if (plan.hit && use_env_hit(plan, s, venv)) {
+    plan.build_lock.reset();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
+                                 const spec::TaskSpec& spec, execution::ProcessRunner& runner,
+                                 const tools::Installer& installer, const CacheMounts& cache,
+                                 Probes& probes) {
+  environment::InstallContext ictx;
+  ictx.venv = s.work_dir / "venv";
+  ictx.installer = installer;
+  ictx.cache_dir = cache.uv_cache;
+  ictx.cache_on_same_filesystem = cache.check.hardlinks;
+  ictx.index_url = spec.index_url;
+  ictx.progress = ::isatty(STDERR_FILENO) != 0;
+  ictx.base_env = s.env;
+  auto& plan = probes.plan;
+  cp.run(Id::venv, [&] {
+    report::Outcome o;
+    std::string error;
+    auto& interp = probes.interpreter;
+    if (!interp) interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
+    if (!interp) {
+      const auto& h = report::hint_for(report::Failure::interpreter_missing);
+      throw StepError(Id::venv, FailureKind::interpreter_missing, error, std::string(h.text),
+                      {{"failure", h.id}});
+    }
+    ictx.base_python = interp->executable;
+    ictx.base_has_pip = interp->has_pip;
+    o.detail = {{"base_python", interp->executable.string()},
+                {"requested_python", interp->requested.string()},
+                {"python_version", interp->version},
+                {"resolved_from_cache", interp->from_cache},
+                {"path", ictx.venv.string()},
+                {"installer", installer.kind == tools::InstallerKind::uv ? "uv" : "pip"}};
+    if (plan.enabled) {
+      const bool used =
+          (plan.hit && use_env_hit(plan, s, ictx.venv)) || wait_for_builder(plan, s, ictx.venv);
+      if (!used && plan.enabled && plan.mode == environment::EnvMode::inplace) {
+        ictx.venv = environment::inplace_venv_dir(s.env_cache, plan.key);
+      }
+      o.detail["path"] = ictx.venv.string();
+      o.detail["env_cache"] = plan.record();
+      if (used) return o;
+    }
+    // A fresh venv every run: remove what an earlier run left (uv and venv differ on reuse).
+    std::error_code ec;
+    std::filesystem::remove_all(ictx.venv, ec);
+    if (ec) {
+      throw StepError(Id::venv, FailureKind::failed,
+                      util::errno_message("cannot remove the old venv", ictx.venv, ec.value()),
+                      "check permissions of TASKRUNNER_WORK_DIR", o.detail);
+    }
+    const auto r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
+    if (r.exit_code != 0) {
+      throw StepError(
+          Id::venv, FailureKind::failed,
+          "creating the virtualenv failed (exit code " + std::to_string(r.exit_code) + ")",
+          "read the output above; for pip, the base Python needs the venv and "
+          "ensurepip modules (Debian: python3-venv)",
+          o.detail);
+    }
+    o.detail["duration_ms"] = r.duration_ms;
+    return o;
+  });
+  return ictx;
+}
+
+}  // namespace taskrunner::app::steps
