@@ -41,12 +41,11 @@ The environment cache under TASKRUNNER_ENV_CACHE (docs/env-cache.md).
 )";
 
 nlohmann::json entry_json(const environment::Entry& e, const std::filesystem::path& root) {
-  std::string error;
   const auto p = environment::entry_paths(root, e.key, e.mode);
   std::error_code ec;
   bool in_use = false;
   if (std::filesystem::exists(p.use_lock, ec)) {
-    in_use = !util::lock_file(p.use_lock, std::chrono::milliseconds(0), error).has_value();
+    in_use = !util::lock_file(p.use_lock, std::chrono::milliseconds(0)).ok();
   }
   return {{"key", e.key},
           {"mode", std::string(environment::name(e.mode))},

@@ -134,15 +134,14 @@ int report_main(const std::vector<std::string>& args) {
     return vm.count("help") != 0U ? 0 : report::exit_code::usage;
   }
   const std::string file = vm["file"].as<std::string>();
-  std::string error;
-  const auto text = util::read_file(file, error, std::size_t{16} * 1024 * 1024);
-  if (!text) return usage_error(error);
+  const auto text = util::read_file(file, std::size_t{16} * 1024 * 1024);
+  if (!text) return usage_error(text.error());
   const auto doc = nlohmann::json::parse(*text, nullptr, false);
-  auto timeline = report::render_timeline(doc, error);
-  if (!timeline) return usage_error(file + ": " + error);
+  const auto timeline = report::render_timeline(doc);
+  if (!timeline) return usage_error(file + ": " + timeline.error());
   std::cout << *timeline;
   if (vm.count("svg") != 0U) {
-    const auto svg = report::render_svg(doc, error);
+    const auto svg = report::render_svg(doc);
     const auto st = util::write_file_atomic(vm["svg"].as<std::string>(), *svg);
     if (!st.ok()) {
       std::cerr << "taskrunner: " << st.error << "\n";

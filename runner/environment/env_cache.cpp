@@ -89,8 +89,11 @@ namespace {
 
 std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
   const auto file = (dir / "manifest.json").string();
-  const auto text = util::read_file(file, error, std::size_t{1} << 20);
-  if (!text) return std::nullopt;
+  const auto text = util::read_file(file, std::size_t{1} << 20);
+  if (!text) {
+    error = text.error();
+    return std::nullopt;
+  }
   Entry e;
   e.dir = dir;
   e.manifest = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
@@ -154,25 +157,25 @@ std::string unique_suffix() {
 
 /// True when nobody holds `lock` (an exclusive try-lock succeeds); a missing lock file is free.
 bool lock_is_free(const fs::path& lock) {
-  std::string error;
   std::error_code ec;
   if (!fs::exists(lock, ec)) return true;
-  return util::lock_file(lock, std::chrono::milliseconds(0), error).has_value();
+  return util::lock_file(lock, std::chrono::milliseconds(0)).ok();
 }
 
 }  // namespace
 
-std::optional<Entry> find_entry(const fs::path& root, const std::string& key, EnvMode mode,
-                                std::string& error) {
+util::Result<std::optional<Entry>> find_entry(const fs::path& root, const std::string& key,
+                                              EnvMode mode) {
   const auto p = entry_paths(root, key, mode);
   std::error_code ec;
-  if (!fs::exists(p.manifest, ec)) return std::nullopt;
+  if (!fs::exists(p.manifest, ec)) return std::optional<Entry>();
+  std::string error;
   auto e = read_entry(p.dir, error);
-  if (e && (e->key != key || e->mode != mode)) {
-    error = "manifest " + p.manifest.string() + " names another key or mode";
-    return std::nullopt;
+  if (!e) return util::Status{error};
+  if (e->key != key || e->mode != mode) {
+    return util::Status{"manifest " + p.manifest.string() + " names another key or mode"};
   }
-  return e;
+  return std::optional<Entry>(std::move(*e));
 }
 
 std::vector<Entry> list_entries(const fs::path& root) {
@@ -250,9 +253,8 @@ Published publish_venv(const fs::path& root, const std::string& key, EnvMode mod
           m["venv_bytes"] = bytes;
           return "";
         }
-        std::string error;
-        const auto info = write_snapshot(venv, tmp / "venv.tar.zst", error);
-        if (!info) return error;
+        const auto info = write_snapshot(venv, tmp / "venv.tar.zst");
+        if (!info) return info.error();
         bytes = info->archive_bytes;
         m["archive"] = {
             {"name", "venv.tar.zst"}, {"bytes", info->archive_bytes}, {"sha256", info->sha256}};
@@ -321,10 +323,9 @@ PruneReport prune(const fs::path& root, std::optional<std::uint64_t> max_bytes,
       continue;
     }
     const auto p = entry_paths(root, e.key, e.mode);
-    std::string error;
     auto use = fs::exists(p.use_lock, ec)
-                   ? util::lock_file(p.use_lock, std::chrono::milliseconds(0), error)
-                   : std::optional<util::FileLock>(util::FileLock());
+                   ? util::lock_file(p.use_lock, std::chrono::milliseconds(0))
+                   : util::Result<util::FileLock>(util::FileLock());
     if (!use) {
       report.kept_in_use.push_back(e.dir.string());
       if (e.mode == EnvMode::inplace) live_venvs.push_back(e.venv_path);

@@ -32,11 +32,10 @@ int nix_build_once_main(const std::vector<std::string>& options,
                  "-- NIX-BUILD [ARGS...]\n";
     return report::exit_code::usage;
   }
-  std::string error;
   bool waited = false;
-  auto lock = util::lock_file(lock_path, std::chrono::hours(24), error, &waited);
+  auto lock = util::lock_file(lock_path, std::chrono::hours(24), &waited);
   if (!lock) {
-    std::cerr << "taskrunner: " << error << "\n";
+    std::cerr << "taskrunner: " << lock.error() << "\n";
     return report::exit_code::setup_failed;
   }
   if (waited) {

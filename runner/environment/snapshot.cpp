@@ -70,9 +70,7 @@ bool safe_relative(const std::string& path) {
   return true;
 }
 
-}  // namespace
-
-std::optional<std::string> sha256_file(const std::filesystem::path& path, std::string& error) {
+std::optional<std::string> sha256_of(const std::filesystem::path& path, std::string& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     error = util::errno_message("cannot open", path, errno);
@@ -95,9 +93,9 @@ std::optional<std::string> sha256_file(const std::filesystem::path& path, std::s
   return sha.hex_digest();
 }
 
-std::optional<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
-                                           const std::filesystem::path& archive_path,
-                                           std::string& error, int level) {
+std::optional<SnapshotInfo> write_archive(const std::filesystem::path& dir,
+                                          const std::filesystem::path& archive_path,
+                                          std::string& error, int level) {
   SnapshotInfo info;
   const int out_fd = ::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0) {
@@ -179,17 +177,17 @@ std::optional<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
     error = util::errno_message("cannot close", archive_path, errno);
     return std::nullopt;
   }
-  auto sha = sha256_file(archive_path, error);
+  auto sha = sha256_of(archive_path, error);
   if (!sha) return std::nullopt;
   info.sha256 = *sha;
   info.archive_bytes = std::filesystem::file_size(archive_path, ec);
   return info;
 }
 
-std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive_path,
-                                             const std::filesystem::path& target,
-                                             const std::string& expected_sha256,
-                                             std::uint64_t expected_bytes, std::string& error) {
+std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive_path,
+                                            const std::filesystem::path& target,
+                                            const std::string& expected_sha256,
+                                            std::uint64_t expected_bytes, std::string& error) {
   SnapshotInfo info;
   HashingReader reader;
   reader.fd = ::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -283,6 +281,38 @@ std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archiv
   (void)::fchdir(saved_cwd);
   ::close(saved_cwd);
   return info;
+}
+
+}  // namespace
+
+namespace {
+/// The Result of an internal function that reports through `error`.
+template <class T, class F>
+util::Result<T> result_of(F&& f) {
+  std::string error;
+  auto v = f(error);
+  if (!v) return util::Status{error.empty() ? std::string("failed") : error};
+  return std::move(*v);
+}
+}  // namespace
+
+util::Result<std::string> sha256_file(const std::filesystem::path& path) {
+  return result_of<std::string>([&](std::string& e) { return sha256_of(path, e); });
+}
+
+util::Result<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
+                                          const std::filesystem::path& archive, int level) {
+  return result_of<SnapshotInfo>(
+      [&](std::string& e) { return write_archive(dir, archive, e, level); });
+}
+
+util::Result<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
+                                            const std::filesystem::path& target,
+                                            const std::string& expected_sha256,
+                                            std::uint64_t expected_bytes) {
+  return result_of<SnapshotInfo>([&](std::string& e) {
+    return restore_archive(archive, target, expected_sha256, expected_bytes, e);
+  });
 }
 
 }  // namespace taskrunner::environment

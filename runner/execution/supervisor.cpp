@@ -72,8 +72,7 @@ std::vector<pid_t> own_children() {
   while (const dirent* e = ::readdir(d)) {
     const pid_t pid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
     if (pid <= 0) continue;
-    std::string error;
-    const auto stat = util::read_file("/proc/" + std::string(e->d_name) + "/stat", error, 4096);
+    const auto stat = util::read_file("/proc/" + std::string(e->d_name) + "/stat", 4096);
     if (!stat) continue;
     const auto close = stat->rfind(')');  // comm may contain spaces and parentheses
     if (close == std::string::npos || close + 4 >= stat->size()) continue;

@@ -44,10 +44,9 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
     c.outcome.detail["reason"] = "USE_CACHE is false";
     return c;
   }
-  std::string error;
-  int err = 0;
-  const auto made = util::make_dirs(cache_dir);
-  if (made.ok() && util::probe_writable(cache_dir, error, &err)) {
+  auto st = util::make_dirs(cache_dir);
+  if (st.ok()) st = util::probe_writable(cache_dir);
+  if (st.ok()) {
     c.usable = true;
     const auto a = util::device_of(cache_dir);
     const auto b = util::device_of(work_dir);
@@ -77,20 +76,16 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
     }
     return c;
   }
-  if (!made.ok()) {
-    error = made.error;
-    err = made.err;
-  }
   c.outcome.status = report::Status::warn;
   c.outcome.detail["writable"] = false;
   c.outcome.detail["running_without_cache"] = true;
   c.outcome.error = report::ErrorInfo{
-      "cache directory " + cache_dir.string() + " is not usable: " + error,
+      "cache directory " + cache_dir.string() + " is not usable: " + st.error,
       "mount the uv cache volume (PVC) read-write at " + cache_dir.string() +
           " or point UV_CACHE_DIR at a writable directory; this run continues without a cache "
           "and downloads every package"};
   report::Failure failure{};
-  if (report::failure_for_errno(err, failure)) {
+  if (report::failure_for_errno(st.err, failure)) {
     const auto& h = report::hint_for(failure);
     c.outcome.detail["failure"] = std::string(h.id);
     c.outcome.error->hint = std::string(h.text) + " (cache directory " + cache_dir.string() + ")";

@@ -7,11 +7,11 @@
 
 namespace taskrunner::preflight {
 
-std::optional<FreeSpace> free_space(const std::filesystem::path& path, std::string& error) {
+util::Result<FreeSpace> free_space(const std::filesystem::path& path) {
   struct statvfs st {};
   if (::statvfs(path.c_str(), &st) != 0) {
-    error = util::errno_message("cannot statvfs", path, errno);
-    return std::nullopt;
+    const int err = errno;
+    return util::Status{util::errno_message("cannot statvfs", path, err), err};
   }
   FreeSpace f;
   f.free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
@@ -47,12 +47,11 @@ report::Outcome check_disk_space(const std::filesystem::path& work_dir,
                                  std::uint64_t min_free_bytes) {
   report::Outcome o;
   o.detail["min_free_bytes"] = min_free_bytes;
-  std::string error;
-  const auto work = free_space(work_dir, error);
+  const auto work = free_space(work_dir);
   if (!work) {
     o.status = report::Status::failed;
-    o.error =
-        report::ErrorInfo{error, "check that TASKRUNNER_WORK_DIR is a mounted, readable path"};
+    o.error = report::ErrorInfo{work.error(),
+                                "check that TASKRUNNER_WORK_DIR is a mounted, readable path"};
     return o;
   }
   o.detail["work_dir"] = to_json(work_dir, *work);
@@ -64,7 +63,7 @@ report::Outcome check_disk_space(const std::filesystem::path& work_dir,
     return o;
   }
   if (cache_dir) {
-    const auto cache = free_space(*cache_dir, error);
+    const auto cache = free_space(*cache_dir);
     if (cache) {
       o.detail["cache_dir"] = to_json(*cache_dir, *cache);
       if (const auto s = shortfall(*cache, min_free_bytes); !s.empty()) {

@@ -36,11 +36,10 @@ report::Outcome check_network(bool needed, const std::string& index_url,
     o.detail["reason"] = "no Python dependencies to download";
     return o;
   }
-  std::string error;
-  const auto ep = spec::parse_index_url(index_url, error);
+  const auto ep = spec::parse_index_url(index_url);
   if (!ep) {
     o.status = report::Status::failed;
-    o.error = report::ErrorInfo{error, "set TASKRUNNER_INDEX_URL to an http(s) PEP 503 index"};
+    o.error = report::ErrorInfo{ep.error(), "set TASKRUNNER_INDEX_URL to an http(s) PEP 503 index"};
     return o;
   }
   o.detail["host"] = ep->host;

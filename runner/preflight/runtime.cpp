@@ -19,8 +19,7 @@ namespace {
 
 /// Reads a cgroup number file: "max" → nullopt, a number → value, unreadable → nullopt + false.
 bool read_number(const std::filesystem::path& p, std::optional<std::uint64_t>& out) {
-  std::string error;
-  auto text = util::read_file(p, error, 4096);
+  auto text = util::read_file(p, 4096);
   if (!text) return false;
   while (!text->empty() && (text->back() == '\n' || text->back() == ' ')) text->pop_back();
   if (*text == "max") {
@@ -88,8 +87,7 @@ report::Outcome check_runtime(const std::filesystem::path& cgroup_root, bool nee
   cg["memory_limit_bytes"] = mem.limit ? nlohmann::json(*mem.limit) : nlohmann::json(nullptr);
   if (mem.current) cg["memory_current_bytes"] = *mem.current;
   o.detail["cgroup"] = cg;
-  std::string error;
-  if (const auto status = util::read_file("/proc/self/status", error, 65536)) {
+  if (const auto status = util::read_file("/proc/self/status", 65536)) {
     const auto at = status->find("\nSeccomp:");
     if (at != std::string::npos) {
       const int mode = std::atoi(status->c_str() + at + 9);

@@ -27,16 +27,14 @@ struct Timeline {
   std::optional<int> exit_code;
 };
 
-std::optional<Timeline> load(const nlohmann::json& doc, std::string& error) {
+util::Result<Timeline> load(const nlohmann::json& doc) {
   if (!doc.is_object() || !doc.contains("checkpoints") || !doc["checkpoints"].is_array() ||
       !doc.contains("started_at")) {
-    error = "not a checkpoints.json document (see docs/checkpoint.schema.json)";
-    return std::nullopt;
+    return util::Status{"not a checkpoints.json document (see docs/checkpoint.schema.json)"};
   }
   const auto run_start = util::parse_rfc3339(doc.value("started_at", ""));
   if (!run_start) {
-    error = "started_at is not an RFC 3339 time";
-    return std::nullopt;
+    return util::Status{"started_at is not an RFC 3339 time"};
   }
   Timeline t;
   for (const auto& c : doc["checkpoints"]) {
@@ -99,10 +97,9 @@ const char* colour(const std::string& status) {
 
 }  // namespace
 
-std::optional<std::string> render_timeline(const nlohmann::json& doc, std::string& error,
-                                           std::size_t width) {
-  const auto t = load(doc, error);
-  if (!t) return std::nullopt;
+util::Result<std::string> render_timeline(const nlohmann::json& doc, std::size_t width) {
+  const auto t = load(doc);
+  if (!t) return t.status();
   const double scale =
       t->total_ms > 0 ? static_cast<double>(width) / static_cast<double>(t->total_ms) : 0;
   std::string out;
@@ -126,9 +123,9 @@ std::optional<std::string> render_timeline(const nlohmann::json& doc, std::strin
   return out;
 }
 
-std::optional<std::string> render_svg(const nlohmann::json& doc, std::string& error) {
-  const auto t = load(doc, error);
-  if (!t) return std::nullopt;
+util::Result<std::string> render_svg(const nlohmann::json& doc) {
+  const auto t = load(doc);
+  if (!t) return t.status();
   constexpr int kLabel = 130;
   constexpr int kBars = 560;
   constexpr int kRow = 24;

@@ -5,24 +5,21 @@
 
 namespace taskrunner::spec {
 
-std::optional<IndexEndpoint> parse_index_url(std::string_view url, std::string& error) {
+util::Result<IndexEndpoint> parse_index_url(std::string_view url) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) {
-    error = "'" + redact_url(url) + "' is not an absolute URL";
-    return std::nullopt;
+    return util::Status{"'" + redact_url(url) + "' is not an absolute URL"};
   }
   const auto& u = *parsed;
   IndexEndpoint ep;
   ep.scheme = u.scheme();
   if (ep.scheme != "http" && ep.scheme != "https") {
-    error = "index URL must use http or https, not '" + ep.scheme + "'";
-    return std::nullopt;
+    return util::Status{"index URL must use http or https, not '" + ep.scheme + "'"};
   }
   ep.host = u.encoded_host();
   if (u.host_type() == boost::urls::host_type::ipv6) ep.host = u.host_ipv6_address().to_string();
   if (ep.host.empty()) {
-    error = "index URL has no host";
-    return std::nullopt;
+    return util::Status{"index URL has no host"};
   }
   ep.port = u.has_port() ? std::string(u.port()) : (ep.scheme == "https" ? "443" : "80");
   ep.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());

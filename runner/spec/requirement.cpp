@@ -306,7 +306,9 @@ std::vector<std::string> split_deps(std::string_view value) {
   return out;
 }
 
-std::vector<RequirementLine> parse_requirements(std::string_view text, std::string& error) {
+namespace {
+
+std::vector<RequirementLine> parse_lines(std::string_view text, std::string& error) {
   // Join backslash continuations first, remembering each logical line's first physical line.
   std::vector<std::pair<int, std::string>> logical;
   {
@@ -418,6 +420,15 @@ std::vector<RequirementLine> parse_requirements(std::string_view text, std::stri
     out.push_back(std::move(req));
   }
   return out;
+}
+
+}  // namespace
+
+util::Result<std::vector<RequirementLine>> parse_requirements(std::string_view text) {
+  std::string error;
+  auto lines = parse_lines(text, error);
+  if (!error.empty()) return util::Status{error};
+  return lines;
 }
 
 std::string render_requirements(const std::vector<RequirementLine>& lines) {

@@ -139,16 +139,14 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
     spec.python_deps.push_back({dep, {}, 0});
   }
   const auto add_requirements = [&](const std::string& text, const std::string& field) {
-    std::string error;
-    auto lines = parse_requirements(text, error);
-    if (!error.empty()) throw SpecError(field, error);
-    spec.python_deps.insert(spec.python_deps.end(), lines.begin(), lines.end());
+    const auto lines = parse_requirements(text);
+    if (!lines) throw SpecError(field, lines.error());
+    spec.python_deps.insert(spec.python_deps.end(), lines->begin(), lines->end());
   };
   if (in.requirements) add_requirements(*in.requirements, "REQUIREMENTS");
   if (in.requirements_file) {
-    std::string error;
-    auto text = util::read_file(*in.requirements_file, error, kMaxRequirementsBytes);
-    if (!text) throw SpecError("REQUIREMENTS_FILE", error);
+    auto text = util::read_file(*in.requirements_file, kMaxRequirementsBytes);
+    if (!text) throw SpecError("REQUIREMENTS_FILE", text.error());
     add_requirements(*text, "REQUIREMENTS_FILE");
   }
 
@@ -172,8 +170,9 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
   }
 
   if (in.index_url) {
-    std::string error;
-    if (!parse_index_url(*in.index_url, error)) throw SpecError("TASKRUNNER_INDEX_URL", error);
+    if (const auto ep = parse_index_url(*in.index_url); !ep) {
+      throw SpecError("TASKRUNNER_INDEX_URL", ep.error());
+    }
     spec.index_url = in.index_url;
   }
   spec.use_cache = in.use_cache.value_or(true);

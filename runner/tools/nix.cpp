@@ -58,21 +58,18 @@ std::filesystem::path portable_startup_lock(const util::EnvMap& env) {
   return np_location(env) / ".taskrunner-nix-portable.lock";
 }
 
-std::optional<std::string> nix_version(const NixTool& tool, const util::EnvMap& env,
-                                       execution::ProcessRunner& runner,
-                                       std::chrono::milliseconds timeout, std::string& error) {
+util::Result<std::string> nix_version(const NixTool& tool, const util::EnvMap& env,
+                                      execution::ProcessRunner& runner,
+                                      std::chrono::milliseconds timeout) {
   const auto cmd = nix_command(tool, "nix", {"--version"}, env);
   const auto r = execution::run_probe(runner, cmd, 4096, timeout);
-  if (!r.started) {
-    error = r.start_error;
-    return std::nullopt;
-  }
+  if (!r.started) return util::Status{r.start_error};
   if (r.timed_out || r.exit_code != 0) {
-    error = cmd.executable.string() + " nix --version " +
-            (r.timed_out ? "did not answer within " + std::to_string(timeout.count() / 1000) + " s"
-                         : "failed with exit code " + std::to_string(r.exit_code)) +
-            (r.output_tail.empty() ? "" : ": " + r.output_tail.substr(0, 400));
-    return std::nullopt;
+    return util::Status{
+        cmd.executable.string() + " nix --version " +
+        (r.timed_out ? "did not answer within " + std::to_string(timeout.count() / 1000) + " s"
+                     : "failed with exit code " + std::to_string(r.exit_code)) +
+        (r.output_tail.empty() ? "" : ": " + r.output_tail.substr(0, 400))};
   }
   auto line = r.captured_stdout.substr(0, r.captured_stdout.find('\n'));
   return line;

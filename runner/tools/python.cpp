@@ -25,22 +25,17 @@ std::string cache_key(const std::filesystem::path& p, const util::EnvMap& env) {
 
 }  // namespace
 
-std::optional<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
-                                               const std::filesystem::path& work_dir,
-                                               execution::ProcessRunner& runner,
-                                               std::string& error) {
+util::Result<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
+                                              const std::filesystem::path& work_dir,
+                                              execution::ProcessRunner& runner) {
   const auto found = execution::find_on_path(name, util::get(env, "PATH").value_or(""));
-  if (!found) {
-    error = "no Python interpreter '" + name + "' (searched PATH)";
-    return std::nullopt;
-  }
+  if (!found) return util::Status{"no Python interpreter '" + name + "' (searched PATH)"};
   Interpreter interp;
   interp.requested = std::filesystem::absolute(*found);
   const auto cache_file = work_dir / "python-resolve.json";
   const auto key = cache_key(interp.requested, env);
 
-  std::string ignored;
-  if (auto text = util::read_file(cache_file, ignored, 65536)) {
+  if (auto text = util::read_file(cache_file, 65536)) {
     const auto doc = nlohmann::json::parse(*text, nullptr, false);
     if (doc.is_object() && doc.value("key", "") == key && !key.empty()) {
       const std::filesystem::path exe = doc.value("executable", "");
@@ -57,10 +52,10 @@ std::optional<Interpreter> resolve_interpreter(const std::string& name, const ut
   const auto r = execution::run_probe(runner, {interp.requested, {"-c", kProbe}, env, std::nullopt},
                                       8192, std::chrono::seconds(30));
   if (!r.started || r.exit_code != 0) {
-    error = "Python interpreter " + interp.requested.string() + " did not start" +
-            (r.started ? " (exit code " + std::to_string(r.exit_code) + "): " + r.output_tail
-                       : ": " + r.start_error);
-    return std::nullopt;
+    return util::Status{"Python interpreter " + interp.requested.string() + " did not start" +
+                        (r.started
+                             ? " (exit code " + std::to_string(r.exit_code) + "): " + r.output_tail
+                             : ": " + r.start_error)};
   }
   std::vector<std::string> lines;
   std::size_t pos = 0;

@@ -62,18 +62,16 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
   return {};
 }
 
-std::optional<std::string> read_file(const std::filesystem::path& path, std::string& error,
-                                     std::size_t limit) {
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = errno_message("cannot open", path, errno);
-    return std::nullopt;
+    const int err = errno;
+    return Status{errno_message("cannot open", path, err), err};
   }
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     ::close(fd);
-    error = errno_message("cannot read", path, EISDIR);
-    return std::nullopt;
+    return Status{errno_message("cannot read", path, EISDIR), EISDIR};
   }
   std::string out;
   char buf[65536];
@@ -82,15 +80,14 @@ std::optional<std::string> read_file(const std::filesystem::path& path, std::str
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
-      error = errno_message("cannot read", path, errno);
+      const int err = errno;
       ::close(fd);
-      return std::nullopt;
+      return Status{errno_message("cannot read", path, err), err};
     }
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > limit) {
       ::close(fd);
-      error = path.string() + " is larger than " + std::to_string(limit) + " bytes";
-      return std::nullopt;
+      return Status{path.string() + " is larger than " + std::to_string(limit) + " bytes", EFBIG};
     }
   }
   ::close(fd);
@@ -104,36 +101,24 @@ Status make_dirs(const std::filesystem::path& path) {
   return {};
 }
 
-bool probe_writable(const std::filesystem::path& dir, std::string& error, int* err) {
-  int ignored = 0;
-  int& code = err != nullptr ? *err : ignored;
+Status probe_writable(const std::filesystem::path& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
-    code = errno;
-    error = errno_message("cannot stat", dir, code);
-    return false;
+    const int err = errno;
+    return {errno_message("cannot stat", dir, err), err};
   }
-  if (!S_ISDIR(st.st_mode)) {
-    code = ENOTDIR;
-    error = dir.string() + " is not a directory";
-    return false;
-  }
+  if (!S_ISDIR(st.st_mode)) return {dir.string() + " is not a directory", ENOTDIR};
   const auto probe = dir / (".taskrunner-probe.tmp-" + std::to_string(::getpid()));
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    code = errno;
-    error = errno_message("cannot create a file in", dir, code);
-    return false;
+    const int err = errno;
+    return {errno_message("cannot create a file in", dir, err), err};
   }
   const int werr = write_all(fd, "x", 1);
   ::close(fd);
   ::unlink(probe.c_str());
-  if (werr != 0) {
-    code = werr;
-    error = errno_message("cannot write to", dir, werr);
-    return false;
-  }
-  return true;
+  if (werr != 0) return {errno_message("cannot write to", dir, werr), werr};
+  return {};
 }
 
 std::optional<unsigned long> device_of(const std::filesystem::path& path) {

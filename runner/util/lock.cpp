@@ -26,13 +26,12 @@ FileLock::~FileLock() {
 
 int FileLock::release() { return std::exchange(fd_, -1); }
 
-std::optional<FileLock> lock_file(const std::filesystem::path& path,
-                                  std::chrono::milliseconds timeout, std::string& error,
-                                  bool* waited, bool shared) {
+Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milliseconds timeout,
+                           bool* waited, bool shared) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    error = errno_message("cannot open lock file", path, errno);
-    return std::nullopt;
+    const int err = errno;
+    return Status{errno_message("cannot open lock file", path, err), err};
   }
   FileLock lock(fd);
   if (waited != nullptr) *waited = false;
@@ -41,14 +40,14 @@ std::optional<FileLock> lock_file(const std::filesystem::path& path,
     if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return lock;
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) {
-      error = errno_message("cannot lock", path, errno);
-      return std::nullopt;
+      const int err = errno;
+      return Status{errno_message("cannot lock", path, err), err};
     }
     if (waited != nullptr) *waited = true;
     if (std::chrono::steady_clock::now() >= deadline) {
-      error = path.string() + " is still locked by another process after " +
-              std::to_string(timeout.count() / 1000) + " s";
-      return std::nullopt;
+      return Status{path.string() + " is still locked by another process after " +
+                        std::to_string(timeout.count() / 1000) + " s",
+                    EWOULDBLOCK};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

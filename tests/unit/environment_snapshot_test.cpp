@@ -50,14 +50,12 @@ TEST(Snapshot, RoundTripKeepsFilesModesAndSymlinks) {
   write(venv / "bin/tool", "#!/bin/sh\n");
   fs::permissions(venv / "bin/tool", fs::perms::owner_all);
   fs::create_symlink("/usr/bin/python3", venv / "bin/python");
-  std::string error;
-  const auto info = write_snapshot(venv, t.path / "s.tar.zst", error);
-  ASSERT_TRUE(info) << error;
+  const auto info = write_snapshot(venv, t.path / "s.tar.zst");
+  ASSERT_TRUE(info) << info.error();
   EXPECT_EQ(info->content_bytes, 16U);
   const auto out = t.path / "restored";
-  const auto back =
-      restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes, error);
-  ASSERT_TRUE(back) << error;
+  const auto back = restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes);
+  ASSERT_TRUE(back) << back.error();
   EXPECT_EQ(back->sha256, info->sha256);
   EXPECT_EQ(read(out / "lib/site-packages/six.py"), "x = 1\n");
   EXPECT_EQ(fs::read_symlink(out / "bin/python"), "/usr/bin/python3");
@@ -68,17 +66,16 @@ TEST(Snapshot, RoundTripKeepsFilesModesAndSymlinks) {
 TEST(Snapshot, MismatchedArchiveIsRejectedAndNothingIsLeft) {
   TempDir t;
   write(t.path / "venv/a.py", "a");
-  std::string error;
-  const auto info = write_snapshot(t.path / "venv", t.path / "s.tar.zst", error);
+  const auto info = write_snapshot(t.path / "venv", t.path / "s.tar.zst");
   ASSERT_TRUE(info);
   const auto out = t.path / "restored";
-  EXPECT_FALSE(restore_snapshot(t.path / "s.tar.zst", out, std::string(64, '0'),
-                                info->archive_bytes, error));
-  EXPECT_NE(error.find("does not match its manifest"), std::string::npos) << error;
+  const auto bad =
+      restore_snapshot(t.path / "s.tar.zst", out, std::string(64, '0'), info->archive_bytes);
+  EXPECT_FALSE(bad);
+  EXPECT_NE(bad.error().find("does not match its manifest"), std::string::npos) << bad.error();
   EXPECT_FALSE(fs::exists(out));
   fs::resize_file(t.path / "s.tar.zst", info->archive_bytes / 2);  // truncated
-  EXPECT_FALSE(
-      restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes, error));
+  EXPECT_FALSE(restore_snapshot(t.path / "s.tar.zst", out, info->sha256, info->archive_bytes));
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -87,12 +84,12 @@ TEST(Snapshot, UnsafeEntriesAreRefused) {
   for (const char* name : {"../escaped", "/tmp/taskrunner-absolute-escape", "a/../../up"}) {
     const auto archive = t.path / "evil.tar.zst";
     craft(archive, name);
-    std::string error;
-    const auto sha = sha256_file(archive, error);
+    const auto sha = sha256_file(archive);
     ASSERT_TRUE(sha);
     const auto out = t.path / "out";
-    EXPECT_FALSE(restore_snapshot(archive, out, *sha, fs::file_size(archive), error)) << name;
-    EXPECT_NE(error.find("unsafe"), std::string::npos) << error;
+    const auto back = restore_snapshot(archive, out, *sha, fs::file_size(archive));
+    EXPECT_FALSE(back) << name;
+    EXPECT_NE(back.error().find("unsafe"), std::string::npos) << back.error();
     EXPECT_FALSE(fs::exists(out));
     EXPECT_FALSE(fs::exists(t.path / "escaped"));
     EXPECT_FALSE(fs::exists("/tmp/taskrunner-absolute-escape"));
@@ -109,7 +106,7 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
                     [](const fs::path&, nlohmann::json&) { return std::string("disk full"); });
   EXPECT_EQ(failed.error, "disk full");
   std::string error;
-  EXPECT_FALSE(find_entry(t.path, key, EnvMode::snapshot, error));
+  EXPECT_FALSE(*find_entry(t.path, key, EnvMode::snapshot));
   EXPECT_TRUE(list_entries(t.path).empty());
   const nlohmann::json manifest = {{"format", 1},
                                    {"key", key},
@@ -118,12 +115,13 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
                                    {"archive", {{"bytes", 10}, {"sha256", std::string(64, 'a')}}}};
   const auto ok = publish_entry(t.path, key, EnvMode::snapshot, manifest, nullptr);
   ASSERT_TRUE(ok.error.empty()) << ok.error;
-  const auto e = find_entry(t.path, key, EnvMode::snapshot, error);
-  ASSERT_TRUE(e) << error;
+  const auto found = find_entry(t.path, key, EnvMode::snapshot);
+  ASSERT_TRUE(found && *found) << found.error();
+  const auto& e = *found;
   EXPECT_EQ(e->bytes, 10U);
   record_hit(*e);
   record_hit(*e);
-  EXPECT_EQ(find_entry(t.path, key, EnvMode::snapshot, error)->hits, 2U);
+  EXPECT_EQ((*find_entry(t.path, key, EnvMode::snapshot))->hits, 2U);
   // The failed publish's temp dir: no builder holds the key's lock, so prune removes it.
   const auto report = prune(t.path, std::nullopt, std::nullopt);
   ASSERT_EQ(report.removed.size(), 1U);
@@ -161,16 +159,13 @@ TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
     std::filesystem::create_directories(p.dir);
     write(p.manifest, text);
     std::string error;
-    std::optional<Entry> e;
-    EXPECT_NO_THROW(e = find_entry(t.path, key, EnvMode::snapshot, error)) << text;
-    EXPECT_FALSE(e) << text;
+    EXPECT_NO_THROW(error = find_entry(t.path, key, EnvMode::snapshot).error()) << text;
     EXPECT_FALSE(error.empty()) << text;
   }
   write(p.manifest, good.dump());
-  std::string error;
-  const auto e = find_entry(t.path, key, EnvMode::snapshot, error);
-  ASSERT_TRUE(e) << error;
-  EXPECT_EQ(e->archive_sha256, std::string(64, 'b'));
+  const auto e = find_entry(t.path, key, EnvMode::snapshot);
+  ASSERT_TRUE(e && *e) << e.error();
+  EXPECT_EQ((*e)->archive_sha256, std::string(64, 'b'));
 }
 
 TEST(EnvCache, ModeChoice) {

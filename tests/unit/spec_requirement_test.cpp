@@ -64,12 +64,11 @@ TEST(SplitDeps, SpacesCommasAndOperators) {
 }
 
 TEST(ParseRequirements, CommentsContinuationsAndHashes) {
-  std::string error;
-  const auto lines = parse_requirements(
+  const auto parsed = parse_requirements(
       "# header\n\nsix==1.17.0 --hash=sha256:abcdef --hash sha256:0123\r\n"
-      "attrs \\\n  >=20  # why\n",
-      error);
-  ASSERT_TRUE(error.empty()) << error;
+      "attrs \\\n  >=20  # why\n");
+  ASSERT_TRUE(parsed) << parsed.error();
+  const auto& lines = *parsed;
   ASSERT_EQ(lines.size(), 2U);
   EXPECT_EQ(lines[0].requirement, "six==1.17.0");
   EXPECT_EQ(lines[0].hashes, (std::vector<std::string>{"sha256:abcdef", "sha256:0123"}));
@@ -86,8 +85,8 @@ TEST(ParseRequirements, RejectsPipOptionsNamingTheLine) {
         "six\n-c c.txt\n", "six\n--extra-index-url http://e\n",
         "six\nidna --index-url=http://evil\n", "six\nidna --hash=md5\n",
         "six\nnumpy; rm -rf /\n"}) {
-    std::string error;
-    EXPECT_TRUE(parse_requirements(text, error).empty()) << text;
-    EXPECT_EQ(error.rfind("line 2: ", 0), 0U) << error;
+    const auto parsed = parse_requirements(text);
+    EXPECT_FALSE(parsed) << text;
+    EXPECT_EQ(parsed.error().rfind("line 2: ", 0), 0U) << parsed.error();
   }
 }

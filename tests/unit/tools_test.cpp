@@ -50,9 +50,8 @@ TEST(ResolveInterpreter, ProbesOnceThenUsesTheCache) {
   runner.answer.started = true;
   runner.answer.captured_stdout = real.string() + "\n3.11.7\n1\n";
   util::EnvMap env = {{"PATH", dir.string()}};
-  std::string error;
-  auto a = tools::resolve_interpreter("python3", env, dir, runner, error);
-  ASSERT_TRUE(a) << error;
+  auto a = tools::resolve_interpreter("python3", env, dir, runner);
+  ASSERT_TRUE(a) << a.error();
   EXPECT_EQ(a->requested, shim);
   EXPECT_EQ(a->executable, real);
   EXPECT_EQ(a->version, "3.11.7");
@@ -61,7 +60,7 @@ TEST(ResolveInterpreter, ProbesOnceThenUsesTheCache) {
   EXPECT_EQ(runner.calls.size(), 1U);
   EXPECT_EQ(runner.calls[0].args[0], "-c");
 
-  auto b = tools::resolve_interpreter("python3", env, dir, runner, error);
+  auto b = tools::resolve_interpreter("python3", env, dir, runner);
   ASSERT_TRUE(b);
   EXPECT_TRUE(b->from_cache);
   EXPECT_EQ(b->executable, real);
@@ -69,7 +68,7 @@ TEST(ResolveInterpreter, ProbesOnceThenUsesTheCache) {
   EXPECT_EQ(runner.calls.size(), 1U);  // no interpreter started on the warm path
 
   env["PYENV_VERSION"] = "3.12.1";  // a different pyenv selection invalidates the answer
-  ASSERT_TRUE(tools::resolve_interpreter("python3", env, dir, runner, error));
+  ASSERT_TRUE(tools::resolve_interpreter("python3", env, dir, runner));
   EXPECT_EQ(runner.calls.size(), 2U);
   fs::remove_all(dir);
 }
@@ -77,14 +76,15 @@ TEST(ResolveInterpreter, ProbesOnceThenUsesTheCache) {
 TEST(ResolveInterpreter, MissingOrBroken) {
   const auto dir = fresh_dir("interp2");
   FakeRunner runner;
-  std::string error;
-  EXPECT_FALSE(tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner, error));
-  EXPECT_NE(error.find("no Python interpreter"), std::string::npos);
+  auto r = tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner);
+  EXPECT_FALSE(r);
+  EXPECT_NE(r.error().find("no Python interpreter"), std::string::npos);
   executable_file(dir / "python3");
   runner.answer.started = true;
   runner.answer.exit_code = 1;
-  EXPECT_FALSE(tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner, error));
-  EXPECT_NE(error.find("did not start"), std::string::npos);
+  r = tools::resolve_interpreter("python3", {{"PATH", dir.string()}}, dir, runner);
+  EXPECT_FALSE(r);
+  EXPECT_NE(r.error().find("did not start"), std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -93,30 +93,30 @@ TEST(FindInstaller, OrderAndFallback) {
   FakeRunner runner;
   runner.answer.started = true;
   runner.answer.captured_stdout = "uv 0.9.1 (abc 2026-01-01)\n";
-  std::string error;
   // Nothing there: pip.
-  auto i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner, error);
+  auto i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner);
   ASSERT_TRUE(i);
   EXPECT_EQ(i->kind, tools::InstallerKind::pip);
   // The cache volume's bin/ dir.
   fs::create_directories(dir / "bin");
   executable_file(dir / "bin" / "uv");
-  i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner, error);
+  i = tools::find_installer(std::nullopt, dir / "bin", "/nonexistent", {}, runner);
   ASSERT_TRUE(i);
   EXPECT_EQ(i->kind, tools::InstallerKind::uv);
   EXPECT_EQ(i->source, "tools_dir");
   EXPECT_EQ(i->version, "uv 0.9.1 (abc 2026-01-01)");
   EXPECT_EQ(runner.calls.back().args, (std::vector<std::string>{"--version"}));
   // An explicit TASKRUNNER_UV that is not there is an error, not a silent fallback.
-  EXPECT_FALSE(tools::find_installer("/nonexistent/uv", dir / "bin", "", {}, runner, error));
-  EXPECT_NE(error.find("TASKRUNNER_UV"), std::string::npos);
+  const auto missing = tools::find_installer("/nonexistent/uv", dir / "bin", "", {}, runner);
+  EXPECT_FALSE(missing);
+  EXPECT_NE(missing.error().find("TASKRUNNER_UV"), std::string::npos);
   // A uv that does not run: explicit → error; found by search → pip with the reason.
   runner.answer.exit_code = 126;
-  EXPECT_FALSE(tools::find_installer((dir / "bin" / "uv").string(), dir, "", {}, runner, error));
-  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, error);
+  EXPECT_FALSE(tools::find_installer((dir / "bin" / "uv").string(), dir, "", {}, runner));
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner);
   ASSERT_TRUE(i);
   EXPECT_EQ(i->kind, tools::InstallerKind::pip);
-  EXPECT_NE(error.find("does not run"), std::string::npos);
+  EXPECT_NE(i->fallback_reason.find("does not run"), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -14,33 +14,36 @@ using namespace std::chrono_literals;
 TEST(Lock, ExcludesOtherProcessesUntilReleased) {
   const std::filesystem::path path =
       "/tmp/taskrunner-lock-test-" + std::to_string(::getpid()) + ".lock";
-  std::string error;
-  auto held = util::lock_file(path, 0ms, error);
-  ASSERT_TRUE(held) << error;
+  std::optional<util::FileLock> held;
+  {
+    auto got = util::lock_file(path, 0ms);
+    ASSERT_TRUE(got) << got.error();
+    held = std::move(*got);
+  }
   const pid_t child = ::fork();
   if (child == 0) {
     // Another process: flock locks belong to the open file description, so this one must wait.
-    std::string e;
     bool waited = false;
-    const bool got = util::lock_file(path, 100ms, e, &waited).has_value();
-    ::_exit(!got && waited && e.find("still locked") != std::string::npos ? 0 : 1);
+    const auto got = util::lock_file(path, 100ms, &waited);
+    ::_exit(!got && waited && got.error().find("still locked") != std::string::npos ? 0 : 1);
   }
   int status = 0;
   ::waitpid(child, &status, 0);
   EXPECT_EQ(WEXITSTATUS(status), 0);
   held.reset();  // unlock
   const pid_t again = ::fork();
-  if (again == 0) ::_exit(util::lock_file(path, 0ms, error).has_value() ? 0 : 1);
+  if (again == 0) ::_exit(util::lock_file(path, 0ms).ok() ? 0 : 1);
   ::waitpid(again, &status, 0);
   EXPECT_EQ(WEXITSTATUS(status), 0);
   std::filesystem::remove(path);
 }
 
 TEST(Lock, ReportsTheErrnoAndPath) {
-  std::string error;
-  EXPECT_FALSE(util::lock_file("/nonexistent-dir/x.lock", 0ms, error));
-  EXPECT_NE(error.find("/nonexistent-dir/x.lock"), std::string::npos);
-  EXPECT_NE(error.find("No such file"), std::string::npos);
+  const auto lock = util::lock_file("/nonexistent-dir/x.lock", 0ms);
+  ASSERT_FALSE(lock);
+  EXPECT_NE(lock.error().find("/nonexistent-dir/x.lock"), std::string::npos);
+  EXPECT_NE(lock.error().find("No such file"), std::string::npos);
+  EXPECT_EQ(lock.status().err, ENOENT);
 }
 
 TEST(Hash, Sha256KnownVectors) {

@@ -66,12 +66,12 @@ struct EntryPaths {
 };
 EntryPaths entry_paths(const std::filesystem::path& root, const std::string& key, EnvMode mode);
 
-/// The published entry for `key`/`mode`, or nullopt (no manifest, or one that is not a valid
-/// manifest of this format — wrong types, missing fields, another key or mode, a snapshot
-/// without archive bytes and a 64-digit sha256 — then `error` says why and the caller rebuilds).
-/// Never throws for what is in the file.
-std::optional<Entry> find_entry(const std::filesystem::path& root, const std::string& key,
-                                EnvMode mode, std::string& error);
+/// The published entry for `key`/`mode`; nullopt when none is published. Fails when the
+/// manifest is not a valid manifest of this format (wrong types, missing fields, another key or
+/// mode, a snapshot without archive bytes and a 64-digit sha256): the caller then rejects the
+/// entry and rebuilds. Never throws for what is in the file.
+util::Result<std::optional<Entry>> find_entry(const std::filesystem::path& root,
+                                              const std::string& key, EnvMode mode);
 
 /// Every published entry under `root`, for `taskrunner cache status` and prune.
 std::vector<Entry> list_entries(const std::filesystem::path& root);

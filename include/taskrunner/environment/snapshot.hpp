@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::environment {
 
 /// What a snapshot holds.
@@ -18,24 +20,23 @@ struct SnapshotInfo {
 
 /// Writes every file, directory and symlink under `dir` (symlinks are stored, never followed;
 /// paths relative to `dir`) to `archive` (created with O_CLOEXEC, mode 0644), zstd level
-/// `level`. Returns the archive's SnapshotInfo, or nullopt with `error` (libarchive's message or
-/// errno text, naming the path).
-std::optional<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
-                                           const std::filesystem::path& archive, std::string& error,
-                                           int level = 3);
+/// `level`. Returns the archive's SnapshotInfo; fails with libarchive's message or the errno
+/// text, naming the path.
+util::Result<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
+                                          const std::filesystem::path& archive, int level = 3);
 
 /// Extracts `archive` into `target` (created; must not exist) while hashing the archive bytes
 /// as they are read. Entries with absolute paths or ".." components, and entries that would be
 /// written through a symlink (libarchive's ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS,
 /// _SECURE_NODOTDOT, _SECURE_SYMLINKS), are refused. The whole archive is read, and its sha256
 /// and size must equal `expected_sha256` / `expected_bytes` (from the manifest). On any failure
-/// `target` is removed again and nullopt is returned with `error`; on success the info read.
-std::optional<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
-                                             const std::filesystem::path& target,
-                                             const std::string& expected_sha256,
-                                             std::uint64_t expected_bytes, std::string& error);
+/// `target` is removed again and the failure says why; on success the info read.
+util::Result<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
+                                            const std::filesystem::path& target,
+                                            const std::string& expected_sha256,
+                                            std::uint64_t expected_bytes);
 
-/// sha256 (hex) of a whole file, read in 1 MiB chunks; nullopt and `error` when unreadable.
-std::optional<std::string> sha256_file(const std::filesystem::path& path, std::string& error);
+/// sha256 (hex) of a whole file, read in 1 MiB chunks; fails (errno text) when unreadable.
+util::Result<std::string> sha256_file(const std::filesystem::path& path);
 
 }  // namespace taskrunner::environment

@@ -6,6 +6,8 @@
 
 #include "taskrunner/report/outcome.hpp"
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::preflight {
 
 /// Free space of one file system (statvfs(3): f_bavail * f_frsize, f_favail).
@@ -15,8 +17,8 @@ struct FreeSpace {
   std::uint64_t total_inodes = 0;  ///< 0 on file systems without inode accounting
 };
 
-/// statvfs of `path`; nullopt and `error` (errno text) on failure.
-std::optional<FreeSpace> free_space(const std::filesystem::path& path, std::string& error);
+/// statvfs(2) of `path` (bytes available to this user, inodes); fails with the errno text.
+util::Result<FreeSpace> free_space(const std::filesystem::path& path);
 
 /// Minimum free inodes we require on the work dir (a venv has thousands of files).
 inline constexpr std::uint64_t kMinFreeInodes = 10000;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::spec {
 
 /// The parts of an index URL the runner needs.
@@ -18,9 +20,9 @@ struct IndexEndpoint {
 /// The PyPI simple index, used by pip and uv when no index is configured.
 inline constexpr std::string_view kDefaultIndexUrl = "https://pypi.org/simple";
 
-/// Parses an http(s) URL with Boost.URL. Returns nullopt (and sets `error`) for anything that
-/// is not an absolute http or https URL with a host.
-std::optional<IndexEndpoint> parse_index_url(std::string_view url, std::string& error);
+/// Parses an http(s) URL with Boost.URL (RFC 3986). Fails, with credentials redacted from the
+/// message, for anything that is not an absolute http or https URL with a host.
+util::Result<IndexEndpoint> parse_index_url(std::string_view url);
 
 /// The URL with any user-info replaced by "***" ("https://u:p@h/simple" → "https://***@h/simple").
 /// Unparseable input is returned as "<invalid URL>" so nothing secret can leak through it.

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::spec {
 
 /// Checks one PEP 508 requirement: name, optional [extras], optional version specifiers
@@ -39,8 +41,8 @@ struct RequirementLine {
 /// handled; each line is a PEP 508 requirement optionally followed by --hash=ALGO:HEX options.
 /// Every other option (-r, -c, -e, --index-url, --extra-index-url, -f, …) is rejected because
 /// taskrunner alone chooses the index.
-/// On failure returns an empty vector and sets `error` to a message naming the line.
-std::vector<RequirementLine> parse_requirements(std::string_view text, std::string& error);
+/// Fails with a message naming the line ("line 3: …").
+util::Result<std::vector<RequirementLine>> parse_requirements(std::string_view text);
 
 /// Renders requirements as a requirements file, one per line, hashes as --hash options.
 std::string render_requirements(const std::vector<RequirementLine>& lines);

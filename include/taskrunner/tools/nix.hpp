@@ -11,6 +11,8 @@
 #include "taskrunner/execution/process.hpp"
 #include "taskrunner/util/env.hpp"
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::tools {
 
 /// How store paths are reached.
@@ -63,9 +65,9 @@ execution::Command nix_command(const NixTool& tool, std::string_view program,
 std::filesystem::path portable_startup_lock(const util::EnvMap& env);
 
 /// `<nix> --version` (first line, e.g. "nix (Nix) 2.8.0"), bounded by `timeout` (ms).
-/// nullopt and `error` set when it does not run or fails.
-std::optional<std::string> nix_version(const NixTool& tool, const util::EnvMap& env,
-                                       execution::ProcessRunner& runner,
-                                       std::chrono::milliseconds timeout, std::string& error);
+/// Fails when it does not start, answer in time or exit 0 (the message names the command).
+util::Result<std::string> nix_version(const NixTool& tool, const util::EnvMap& env,
+                                      execution::ProcessRunner& runner,
+                                      std::chrono::milliseconds timeout);
 
 }  // namespace taskrunner::tools

@@ -6,6 +6,8 @@
 
 #include "taskrunner/execution/process.hpp"
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::tools {
 
 /// The real interpreter behind TASKRUNNER_PYTHON.
@@ -21,11 +23,10 @@ struct Interpreter {
 /// Finds `name` on PATH (or uses it as a path), then asks it once for sys.executable, its
 /// version and whether it has pip, and remembers the answer in `<work_dir>/python-resolve.json`
 /// keyed by the requested file's path, size, mtime and $PYENV_VERSION — so a warm run starts no
-/// extra interpreter (a pyenv shim costs tens of ms per start). Returns nullopt and sets `error`
-/// when there is no such interpreter or it does not answer.
-std::optional<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
-                                               const std::filesystem::path& work_dir,
-                                               execution::ProcessRunner& runner,
-                                               std::string& error);
+/// extra interpreter (a pyenv shim costs tens of ms per start). Fails when there is no such
+/// interpreter or it does not answer (30 s limit).
+util::Result<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
+                                              const std::filesystem::path& work_dir,
+                                              execution::ProcessRunner& runner);
 
 }  // namespace taskrunner::tools

@@ -7,15 +7,9 @@
 #include <string>
 #include <string_view>
 
-namespace taskrunner::util {
+#include "taskrunner/util/result.hpp"
 
-/// A result for operations that fail with an errno: `error` is empty on success and otherwise a
-/// complete sentence naming the path and `strerror(errno)`.
-struct Status {
-  std::string error;
-  int err = 0;  ///< the errno behind `error`, when there is one
-  [[nodiscard]] bool ok() const { return error.empty(); }
-};
+namespace taskrunner::util {
 
 /// Formats "<what> <path>: <strerror(err)>" — the one shape every errno is reported in.
 std::string errno_message(std::string_view what, const std::filesystem::path& path, int err);
@@ -31,18 +25,18 @@ int write_all(int fd, const void* data, std::size_t size);
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content,
                          unsigned mode = 0644);
 
-/// Reads a whole regular file (at most `limit` bytes; larger files are an error).
-/// Returns std::nullopt and sets `error` (errno message) when it cannot be read.
-std::optional<std::string> read_file(const std::filesystem::path& path, std::string& error,
-                                     std::size_t limit = std::size_t{64} * 1024 * 1024);
+/// Reads a whole regular file of at most `limit` bytes. Fails (errno message naming the path)
+/// when it cannot be opened or read, is a directory, or is larger than `limit`.
+Result<std::string> read_file(const std::filesystem::path& path,
+                              std::size_t limit = std::size_t{64} * 1024 * 1024);
 
 /// Creates `path` and its parents (mode 0755). Returns an errno message on failure.
 Status make_dirs(const std::filesystem::path& path);
 
-/// True when `path` is a directory in which this process can create, write and remove a file
-/// (an actual probe, not access(2), so read-only mounts and full disks are caught).
-/// On false, `error` says why and `err` (if given) gets the errno.
-bool probe_writable(const std::filesystem::path& dir, std::string& error, int* err = nullptr);
+/// Succeeds when `dir` is a directory in which this process can create, write and remove a
+/// file (an actual probe, not access(2), so read-only mounts and full disks are caught); else
+/// the Status says why, with the errno (EROFS, EACCES, ENOSPC, ENOTDIR, …).
+Status probe_writable(const std::filesystem::path& dir);
 
 /// Device id of the file system holding `path` (stat(2) st_dev), or nullopt if it cannot be
 /// statted.

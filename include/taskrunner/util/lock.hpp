@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "taskrunner/util/result.hpp"
+
 namespace taskrunner::util {
 
 /// An exclusive flock(2) held on an open lock file (O_CLOEXEC). Movable; unlocks on destruction.
@@ -28,12 +30,11 @@ class FileLock {
 };
 
 /// Opens (creating, mode 0644) `path` and takes an exclusive flock, polling every 50 ms for at
-/// most `timeout` (ms; zero = one try). On failure returns nullopt and sets `error`: an errno
-/// message naming the path, or "still locked by another process after N s".
+/// most `timeout` (ms; zero = one try). Fails with an errno message naming the path, or with
+/// "still locked by another process after N s" (errno EWOULDBLOCK).
 /// `waited` (if given) is set to whether another process held the lock at first.
 /// `shared`: a shared lock (LOCK_SH), which excludes only exclusive holders.
-std::optional<FileLock> lock_file(const std::filesystem::path& path,
-                                  std::chrono::milliseconds timeout, std::string& error,
-                                  bool* waited = nullptr, bool shared = false);
+Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milliseconds timeout,
+                           bool* waited = nullptr, bool shared = false);
 
 }  // namespace taskrunner::util

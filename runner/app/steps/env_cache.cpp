@@ -19,9 +19,10 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::optional<util::FileLock> use_lock(const EnvPlan& plan) {
-  std::string error;
-  return util::lock_file(plan.paths.use_lock, std::chrono::seconds(5), error, nullptr,
-                         /*shared=*/true);
+  auto lock = util::lock_file(plan.paths.use_lock, std::chrono::seconds(5), nullptr,
+                              /*shared=*/true);
+  if (!lock) return std::nullopt;  // prune may then remove the entry: the run goes on
+  return std::move(*lock);
 }
 
 }  // namespace
@@ -66,14 +67,14 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
   plan.key = environment::env_key(in);
   plan.paths = environment::entry_paths(s.env_cache, plan.key, plan.mode);
   plan.detail["key"] = plan.key;
-  std::string error;
-  plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+  auto found = environment::find_entry(s.env_cache, plan.key, plan.mode);
+  if (found) plan.hit = std::move(*found);
   plan.result = plan.hit ? "hit" : "miss";
-  if (!plan.hit && !error.empty()) {
-    report::log().warn("environment cache: {}; rebuilding", error);
+  if (!found) {
+    report::log().warn("environment cache: {}; rebuilding", found.error());
     environment::reject_entry(s.env_cache, plan.paths.dir);
     plan.result = "rebuilt";
-    plan.detail["rejected"] = error;
+    plan.detail["rejected"] = found.error();
   }
   return plan;
 }
@@ -87,8 +88,9 @@ bool use_env_hit(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) 
   if (plan.mode == environment::EnvMode::snapshot) {
     std::error_code ec;
     std::filesystem::remove_all(venv, ec);
-    const auto info = environment::restore_snapshot(plan.paths.archive, venv, entry.archive_sha256,
-                                                    entry.bytes, error);
+    const auto info =
+        environment::restore_snapshot(plan.paths.archive, venv, entry.archive_sha256, entry.bytes);
+    if (!info) error = info.error();
     if (info) {
       ok = true;
       plan.detail["bytes_restored"] = info->archive_bytes;

@@ -14,12 +14,20 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
   const bool need_python_deps = !spec.python_deps.empty();
   cp.run(report::Id::network, [&] {
     const auto t0 = std::chrono::steady_clock::now();
-    p.installer = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),
-                                        s.env, runner, p.installer_error);
+    auto found = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),
+                                       s.env, runner);
+    if (found) {
+      p.installer = *found;
+      p.installer_error = found->fallback_reason;
+    } else {
+      p.installer_error = found.error();
+    }
     if (need_python_deps && !s.doctor && s.env_mode != environment::EnvMode::off && p.installer) {
-      std::string error;  // an interpreter that does not resolve fails at `venv`, with its hint
-      p.interpreter = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
-      if (p.interpreter) p.plan = plan_env_cache(s, spec, *p.installer, *p.interpreter, index.url);
+      // An interpreter that does not resolve fails at `venv`, with its hint.
+      if (auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner)) {
+        p.interpreter = *interp;
+        p.plan = plan_env_cache(s, spec, *p.installer, *p.interpreter, index.url);
+      }
     }
     const auto probe_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)

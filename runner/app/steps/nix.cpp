@@ -63,27 +63,25 @@ report::Outcome check(const tools::NixTool& nix, const Settings& s,
     const auto np = tools::np_location(s.env);
     o.detail["np_location"] = np.string();
     o.detail["runtime"] = util::get(s.env, "NP_RUNTIME").value_or("auto");
-    std::string error;
     bool waited = false;
     if (const auto made = util::make_dirs(np); !made.ok()) {
       throw StepError(Id::nix, FailureKind::failed, made.error,
                       "set NP_LOCATION to a writable directory on the Nix volume", o.detail);
     }
-    lock = util::lock_file(tools::portable_startup_lock(s.env), s.install_timeout, error, &waited);
-    if (!lock) {
-      throw StepError(Id::nix, FailureKind::failed, error,
+    auto locked = util::lock_file(tools::portable_startup_lock(s.env), s.install_timeout, &waited);
+    if (!locked) {
+      throw StepError(Id::nix, FailureKind::failed, locked.error(),
                       "another pod's nix-portable start-up holds the lock; if none runs, check "
                       "that NP_LOCATION's volume supports flock",
                       o.detail);
     }
+    lock = std::move(*locked);
     o.detail["startup_lock_waited"] = waited;
   }
-  std::string error;
   const auto version = tools::nix_version(
-      nix, s.env, runner, portable ? std::chrono::milliseconds(s.install_timeout) : kNixProbe,
-      error);
+      nix, s.env, runner, portable ? std::chrono::milliseconds(s.install_timeout) : kNixProbe);
   if (!version) {
-    throw StepError(Id::nix, FailureKind::failed, error,
+    throw StepError(Id::nix, FailureKind::failed, version.error(),
                     portable ? "nix-portable could not start: check NP_RUNTIME (bwrap needs user "
                                "namespaces; proot works without) and the runtime checkpoint"
                              : "check the nix installation and that the /nix volume is mounted",

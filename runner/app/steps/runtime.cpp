@@ -19,11 +19,10 @@ void runtime(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spe
     auto o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
                                       util::get(s.env, "PATH").value_or(""));
     for (const auto& dir : {s.work_dir, s.results_dir}) {
-      std::string error;
-      const auto made = util::make_dirs(dir);
-      if (!made.ok() || !util::probe_writable(dir, error)) {
-        throw report::StepError(report::Id::runtime, report::FailureKind::failed,
-                                made.ok() ? error : made.error,
+      auto st = util::make_dirs(dir);
+      if (st.ok()) st = util::probe_writable(dir);
+      if (!st.ok()) {
+        throw report::StepError(report::Id::runtime, report::FailureKind::failed, st.error,
                                 "mount a writable volume there or set TASKRUNNER_WORK_DIR / "
                                 "TASKRUNNER_RESULTS_DIR to a writable path",
                                 o.detail);

@@ -14,9 +14,8 @@ std::optional<Loaded> spec(report::Recorder& rec, const util::EnvMap& env, const
     spec::SpecInput input = spec::from_environment(env);
     const auto spec_file = flags.spec_file ? flags.spec_file : util::get(env, "TASKRUNNER_SPEC");
     if (spec_file) {
-      std::string error;
-      const auto text = util::read_file(*spec_file, error, std::size_t{16} * 1024 * 1024);
-      if (!text) throw spec::SpecError("--spec", error);
+      const auto text = util::read_file(*spec_file, std::size_t{16} * 1024 * 1024);
+      if (!text) throw spec::SpecError("--spec", text.error());
       spec::overlay_json(input, *text, *spec_file);
     }
     if (flags.code) {

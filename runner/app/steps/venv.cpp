@@ -17,17 +17,18 @@ using report::StepError;
 /// Miss: one runner per key builds; the others wait for its lock and then use its entry.
 /// true when that entry was used.
 bool wait_for_builder(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) {
-  std::string error;
   bool waited = false;
-  plan.build_lock = util::lock_file(plan.paths.build_lock, s.install_timeout, error, &waited);
-  if (!plan.build_lock) {
-    report::log().warn("environment cache: {}; building without it", error);
+  auto lock = util::lock_file(plan.paths.build_lock, s.install_timeout, &waited);
+  if (!lock) {
+    report::log().warn("environment cache: {}; building without it", lock.error());
     plan.enabled = false;
-    plan.detail["error"] = error;
+    plan.detail["error"] = lock.error();
     return false;
   }
+  plan.build_lock = std::move(*lock);
   if (!waited) return false;
-  plan.hit = environment::find_entry(s.env_cache, plan.key, plan.mode, error);
+  auto found = environment::find_entry(s.env_cache, plan.key, plan.mode);
+  plan.hit = found ? std::move(*found) : std::nullopt;
   plan.detail["waited_for_other_builder"] = true;
   if (plan.hit && use_env_hit(plan, s, venv)) {
     plan.build_lock.reset();
@@ -53,13 +54,15 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
   auto& plan = probes.plan;
   cp.run(Id::venv, [&] {
     report::Outcome o;
-    std::string error;
     auto& interp = probes.interpreter;
-    if (!interp) interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, error);
     if (!interp) {
-      const auto& h = report::hint_for(report::Failure::interpreter_missing);
-      throw StepError(Id::venv, FailureKind::interpreter_missing, error, std::string(h.text),
-                      {{"failure", h.id}});
+      auto resolved = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner);
+      if (!resolved) {
+        const auto& h = report::hint_for(report::Failure::interpreter_missing);
+        throw StepError(Id::venv, FailureKind::interpreter_missing, resolved.error(),
+                        std::string(h.text), {{"failure", h.id}});
+      }
+      interp = *resolved;
     }
     ictx.base_python = interp->executable;
     ictx.base_has_pip = interp->has_pip;
