@@ -5,7 +5,8 @@
    warms pip's cache and the environment cache), with the caches (pip's, UV_CACHE_DIR,
    TASKRUNNER_ENV_CACHE) on local disk and again on sshfs over 127.0.0.1 (benchmarks/netfs.py,
    standing in for NFS; skipped when sshfs/sshd/FUSE are unavailable):
-     old flow       bash: python -m venv, pip install -r (pip cache warm), python -c (no uv here)
+     old flow       bash: python -m venv, pip install -r (pip cache warm), python -c; with uv:
+                    the seed's uv flow (uv venv, uv pip install -r with a warm uv cache, python -c)
      off            taskrunner, TASKRUNNER_ENV_MODE=off (venv + install every run)
      cold auto      taskrunner, a new env cache each run: install, compile, publish
      warm snapshot  taskrunner, entry present: restore the tar.zst, run
@@ -19,7 +20,11 @@
 Writes the table to stdout, the numbers to docs/benchmarks/env-cache.json and a chart to
 docs/benchmarks/env-cache.png (Debian's python3-matplotlib, run with /usr/bin/python3).
 
-Usage: benchmarks/env_cache.py [--runs N] [--no-netfs]   (root; needs a build and the test index)
+Every row runs once with pip as the installer and once with the real uv (uv 0.11.28 from
+../shared/tools/uv, TASKRUNNER_TEST_UV or PATH) when there is one (--installer pip|uv|both).
+
+Usage: benchmarks/env_cache.py [--runs N] [--no-netfs] [--installer both]
+       (root; needs a build; the index is built from Debian's packages)
 """
 import argparse
 import json
@@ -40,8 +45,8 @@ BENCH_INDEX = os.path.join(ROOT, "build", "bench-index")
 subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "build_index.py"),
                 BENCH_INDEX, "--set", "bench", "--set", "heavy"], check=True)
 os.environ["TASKRUNNER_TEST_INDEX"] = BENCH_INDEX
-from harness import TASKRUNNER, IndexServer, clean_env  # noqa: E402
-from startup import BASH_FLOW, timed  # noqa: E402
+from harness import REAL_UV, TASKRUNNER, IndexServer, clean_env  # noqa: E402
+from startup import BASH_FLOW, BASH_FLOW_UV, timed  # noqa: E402
 import netfs  # noqa: E402
 
 SETS = {
@@ -74,24 +79,34 @@ def checkpoint(work, cid):
         return next(c for c in json.load(fh)["checkpoints"] if c["id"] == cid)
 
 
-def startup(server, base, runs, scratch):
-    """Rows for each dependency set with all caches under `base`."""
+def startup(server, base, runs, scratch, uv=None):
+    """Rows for each dependency set with all caches under `base`; with `uv` (a uv binary) the old
+    flow is the seed's uv flow and taskrunner installs with that uv, else both use pip."""
     out, restores = {}, []
     for n, (name, (deps, code)) in enumerate(SETS.items()):
         rows = {k: [] for k in ROWS}
-        pip_cache, uv_cache = os.path.join(base, f"pip{n}"), os.path.join(base, f"uv{n}")
-        env_cache = os.path.join(base, f"env{n}")
+        tag = "uv" if uv else "pip"
+        pip_cache, uv_cache = os.path.join(base, f"pip{n}"), os.path.join(base, f"uv{n}-{tag}")
+        env_cache = os.path.join(base, f"env{n}-{tag}")
         common = dict(TASKRUNNER_PYTHON=sys.executable, TASKRUNNER_INDEX_URL=server.url,
                       PYTHON_CODE=code, PYTHON_DEPS=deps, UV_CACHE_DIR=uv_cache,
                       TASKRUNNER_TOOLS_DIR=os.path.join(scratch, "no-tools"))
-        warm = os.path.join(scratch, f"warm{n}")
+        if uv:
+            common["TASKRUNNER_UV"] = uv
+        warm = os.path.join(scratch, f"warm{n}-{tag}")
         for i in range(runs + 1):
             wb = tempfile.mkdtemp(dir=scratch)
             with open(os.path.join(wb, "requirements.txt"), "w") as fh:
                 fh.write(deps.replace(" ", "\n") + "\n")
-            t = {"old flow": timed(["bash", "-c", BASH_FLOW],
-                                   clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url,
-                                             PYTHON_CODE=code, PIP_CACHE_DIR=pip_cache))}
+            if uv:
+                old = timed(["bash", "-c", BASH_FLOW_UV],
+                            clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url, UV=uv,
+                                      PYTHON_CODE=code, UV_CACHE_DIR=uv_cache + "-old"))
+            else:
+                old = timed(["bash", "-c", BASH_FLOW],
+                            clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url,
+                                      PYTHON_CODE=code, PIP_CACHE_DIR=pip_cache))
+            t = {"old flow": old}
             t["off"] = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "off"),
                                                      TASKRUNNER_ENV_MODE="off", **common))
             cold_cache = tempfile.mkdtemp(dir=base)
@@ -197,22 +212,35 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-netfs", action="store_true")
+    ap.add_argument("--installer", choices=("pip", "uv", "both"), default="both",
+                    help="uv rows need a real uv (TASKRUNNER_TEST_UV, ../shared/tools/uv, PATH)")
     args = ap.parse_args()
+    installers = [None] if args.installer in ("pip", "both") else []  # None: pip
+    if args.installer in ("uv", "both"):
+        if REAL_UV:
+            installers.append(REAL_UV)
+        else:
+            print("env_cache: no real uv found: uv rows left out", file=sys.stderr)
     scratch = tempfile.mkdtemp(prefix="bench-envcache-")
     data = {"runs": args.runs, "startup": {}, "restore": {}}
     with IndexServer() as server:
-        local = tempfile.mkdtemp(dir=scratch)
-        data["startup"]["local disk"], restores = startup(server, local, args.runs, scratch)
-        data["restore"]["local disk"] = restores
-        if not args.no_netfs and netfs.available():
-            with netfs.Sshfs() as mnt:
-                data["startup"]["sshfs"], restores = startup(server, mnt, args.runs, scratch)
-                data["restore"]["sshfs"] = restores
+        for uv in installers:
+            tag = "uv" if uv else "pip"
+            local = tempfile.mkdtemp(dir=scratch)
+            data["startup"][f"local disk, {tag}"], restores = startup(server, local, args.runs,
+                                                                      scratch, uv)
+            data["restore"][f"local disk, {tag}"] = restores
+            if not args.no_netfs and netfs.available():
+                with netfs.Sshfs() as mnt:
+                    data["startup"][f"sshfs, {tag}"], restores = startup(server, mnt, args.runs,
+                                                                         scratch, uv)
+                    data["restore"][f"sshfs, {tag}"] = restores
         data["streaming"] = streaming(scratch)
         data["concurrent"] = concurrent(server, scratch)
     shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"start-up, medians of {args.runs} runs, seconds (ratio to old flow)")
+    print(f"start-up, medians of {args.runs} runs, seconds (ratio to old flow); uv: "
+          f"{REAL_UV or 'none'}")
     for loc, sets in data["startup"].items():
         print(f"\ncaches on {loc}")
         print(f"{'dependency set':42}" + "".join(f"{c:>16}" for c in ROWS))

@@ -33,6 +33,17 @@ fi
 "$WORK/venv/bin/python" -c "$PYTHON_CODE"
 '''
 
+# The old flow as the seed ran it with uv (uv from the image instead of `pip install uv`):
+# `uv venv`, `uv pip install -r`, `python -c`, uv's cache in UV_CACHE_DIR.
+BASH_FLOW_UV = r'''
+set -e
+"$UV" venv -q --python "$BASE_PY" "$WORK/venv"
+if [ -s "$WORK/requirements.txt" ]; then
+  "$UV" pip install -q --python "$WORK/venv/bin/python" -r "$WORK/requirements.txt" --default-index "$INDEX"
+fi
+"$WORK/venv/bin/python" -c "$PYTHON_CODE"
+'''
+
 
 def timed(cmd, env):
     t0 = time.perf_counter()

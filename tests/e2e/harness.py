@@ -23,6 +23,23 @@ TESTS = os.path.dirname(HERE)
 TASKRUNNER = os.environ.get("TASKRUNNER_BIN", os.path.join(TESTS, "..", "build", "taskrunner"))
 INDEX_DIR = os.environ.get("TASKRUNNER_TEST_INDEX", os.path.join(TESTS, "..", "build", "test-index"))
 UV_DOUBLE = os.path.join(TESTS, "doubles", "uv-test-double")
+
+
+def find_real_uv():
+    """A real uv for the uv runs: TASKRUNNER_TEST_UV, else ../shared/tools/uv/bin/uv beside the
+    repository (uv 0.11.28, see its README), else `uv` on PATH; None when there is none (a
+    newcomer's fresh clone): those runs are then reported skipped by CTest, never passed."""
+    for candidate in (os.environ.get("TASKRUNNER_TEST_UV"),
+                      os.path.join(TESTS, "..", "..", "shared", "tools", "uv", "bin", "uv"),
+                      shutil.which("uv")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+REAL_UV = find_real_uv()
+NO_REAL_UV = ("no real uv (TASKRUNNER_TEST_UV, ../shared/tools/uv/bin/uv or uv on PATH): "
+              "the uv path ran only against uv-test-double")
 sys.path.insert(0, TESTS)
 from docs_test import checkpoint_table  # noqa: E402  (the code's one table: report::kCheckpoints)
 CHECKPOINT_IDS = [row["name"] for row in checkpoint_table()]

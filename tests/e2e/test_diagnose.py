@@ -9,7 +9,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TASKRUNNER, IndexServer, TaskrunnerTest, require, validate_record  # noqa: E402
+from harness import (NO_REAL_UV, REAL_UV, TASKRUNNER, IndexServer, TaskrunnerTest,  # noqa: E402
+                     require, validate_record)
 
 
 class Doctor(TaskrunnerTest):
@@ -201,8 +202,10 @@ class Hints(TaskrunnerTest):
 
     def test_transient_failure_is_retried(self):
         with IndexServer(fail_files=1) as flaky:
+            # The installer's own retries off (pip's and uv's), so taskrunner's retry is the one seen.
             res = self.run_tr(env=self.env(PYTHON_CODE="import six", PYTHON_DEPS="six", USE_CACHE="0",
-                                           PIP_RETRIES="0", TASKRUNNER_INDEX_URL=flaky.url))
+                                           PIP_RETRIES="0", UV_HTTP_RETRIES="0",
+                                           TASKRUNNER_INDEX_URL=flaky.url))
         self.assertEqual(res.code, 0, res.stderr[-3000:])
         self.assertEqual(res.record("python_deps")["detail"]["attempts"], 2)
         self.assertIn(b"retrying in 1 s", res.stderr)
@@ -218,3 +221,10 @@ class Hints(TaskrunnerTest):
     def test_non_transient_failure_is_not_retried(self):
         res = self.run_tr(env=self.env(PYTHON_CODE="1", PYTHON_DEPS="nosuchpkg-once"))
         self.assertEqual(res.record("python_deps")["detail"]["attempts"], 1)
+
+
+@unittest.skipUnless(REAL_UV, NO_REAL_UV)
+class HintsRealUv(Hints):
+    """Every injected failure again with the real uv: its exit codes and wording map to the same
+    hints (unknown package, conflict, index down, sdist build failure, timeout, retries)."""
+    uv = REAL_UV

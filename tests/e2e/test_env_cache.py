@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TASKRUNNER, IndexServer, TaskrunnerTest, in_parallel
+from harness import NO_REAL_UV, REAL_UV, TASKRUNNER, IndexServer, TaskrunnerTest, in_parallel
 
 CODE = "import sys, six; print(six.__name__, sys.prefix)"
 
@@ -206,6 +206,18 @@ class Tooling(EnvCacheBase):
                                 stderr=subprocess.PIPE)
         self.assertEqual(inside.returncode, 2)
         self.assertIn(b"TASKRUNNER_ENV_CACHE", inside.stderr)
+
+
+@unittest.skipUnless(REAL_UV, NO_REAL_UV)
+class SnapshotRealUv(Snapshot):
+    """Snapshots of venvs that the real uv made (uv's own venv layout and RECORDs)."""
+    uv = REAL_UV
+
+
+@unittest.skipUnless(REAL_UV, NO_REAL_UV)
+class InPlaceRealUv(InPlace):
+    """In-place entries built by the real uv, three runners at once on one uv cache."""
+    uv = REAL_UV
 
 
 if __name__ == "__main__":

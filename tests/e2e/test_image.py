@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TASKRUNNER, TESTS, IndexServer, validate_record
+from harness import REAL_UV, TASKRUNNER, TESTS, IndexServer, validate_record
 
 ROOT = os.path.dirname(TESTS)
 BASE = "localhost/taskrunner-test-base:bookworm"
@@ -66,6 +66,18 @@ class Image(unittest.TestCase):
         cls.buildah("commit", "--quiet", ctr, BASE)
         cls.buildah("rm", ctr)
         cls.timing["import_s"] = time.monotonic() - t0
+        # The real uv (../shared/tools/uv), when there is one, goes into images/tools/ for the
+        # build, so the container's cold run installs with uv; removed again afterwards.
+        cls.placed_tools = []
+        tools = os.path.join(ROOT, "images", "tools")
+        if REAL_UV and not os.path.lexists(os.path.join(tools, "uv")):
+            dist = os.path.join(tools, "uv-dist")
+            shutil.rmtree(dist, ignore_errors=True)
+            shutil.copytree(os.path.dirname(os.path.dirname(REAL_UV)), dist, symlinks=True)
+            os.symlink(os.path.join("uv-dist", "bin", "uv"), os.path.join(tools, "uv"))
+            cls.placed_tools = [os.path.join(tools, "uv"), dist]
+            cls.addClassCleanup(cls.remove_placed_tools)  # runs even if setUpClass fails
+            log("uv for the image: " + REAL_UV)
         # The binary under test, inside the build context (the repository).
         binary = os.path.realpath(TASKRUNNER)
         rel = os.path.relpath(binary, ROOT)
@@ -89,6 +101,14 @@ class Image(unittest.TestCase):
         for d in ("uv-cache", "env-cache", "results"):
             os.makedirs(os.path.join(cls.tmp, d))
         log(f"ready: {cls.timing}")
+
+    @classmethod
+    def remove_placed_tools(cls):
+        for placed in cls.placed_tools:
+            if os.path.islink(placed):
+                os.unlink(placed)
+            else:
+                shutil.rmtree(placed, ignore_errors=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -132,6 +152,11 @@ class Image(unittest.TestCase):
         self.assertEqual(cold.returncode, 0, cold.stderr.decode()[-3000:])
         self.assertEqual(cold.stdout.decode().strip(), "six requests (3, 11)")
         self.assertTrue(recs["runtime"]["detail"]["pid1"])
+        # With the real uv in images/tools/, the image's cold run installs with it.
+        self.assertEqual(recs["uv"]["detail"]["installer"], "uv" if REAL_UV else "pip")
+        if REAL_UV:
+            self.assertIn("uv 0.11", recs["uv"]["detail"]["version"])
+            self.assertEqual(recs["python_deps"]["detail"]["installer"], "uv")
         self.assertEqual(recs["python_deps"]["detail"]["env_cache"]["result"], "miss")
         self.assertEqual(recs["user_code"]["detail"]["exit_code"], 0)
         warm, recs, t_warm = self.run_image(**task)

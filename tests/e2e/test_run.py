@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CHECKPOINT_IDS, TASKRUNNER, UV_DOUBLE, TaskrunnerTest, clean_env,  # noqa: E402
+from harness import (CHECKPOINT_IDS, NO_REAL_UV, REAL_UV, TASKRUNNER, UV_DOUBLE, TaskrunnerTest, clean_env,  # noqa: E402
                      validate_record)
 
 
@@ -353,9 +353,10 @@ class UvTestDouble(Success):
         self.assertNotIn("UV_CACHE_DIR", calls[2]["env"])
 
 
-@unittest.skipUnless(shutil.which("uv"), "no real uv on PATH: the uv path ran only against uv-test-double")
+@unittest.skipUnless(REAL_UV, NO_REAL_UV)
 class RealUv(Success):
-    uv = shutil.which("uv")
+    """The happy paths again with the real uv: venv, install, cache, link mode."""
+    uv = REAL_UV
 
 
 if __name__ == "__main__":
