@@ -193,6 +193,16 @@ TEST(Pipeline, RuntimeFailsOnAnUnwritableWorkDir) {
   EXPECT_TRUE(run.runner.calls.empty());
 }
 
+TEST(Pipeline, CacheMountsWarnsAndTheRunGoesOnWithoutTheCache) {
+  PipelineRun run;
+  testutil::write_file(run.dir / "not-a-dir", "x");
+  run.s.uv_cache_dir = run.dir / "not-a-dir";
+  EXPECT_EQ(run.go(), 0);
+  EXPECT_EQ(run.at(Id::cache_mounts).status, Status::warn);
+  EXPECT_EQ(run.at(Id::cache_mounts).detail["running_without_cache"], true);
+  EXPECT_EQ(run.at(Id::user_code).status, Status::ok);
+}
+
 TEST(Pipeline, DiskSpaceFailsBelowTheMinimum) {
   PipelineRun run;
   run.s.min_free_bytes = std::uint64_t{1} << 62;
