@@ -15,7 +15,8 @@ build=(build-essential cmake file ca-certificates
 # test), linters, strace and util-linux (unshare), sshfs + sshd (network file system runs),
 # zstd (tar -I zstd in the benchmarks).
 tests=(git python3 python3-venv python3-pip nix-bin libgtest-dev clang-format clang-tidy strace
-  util-linux buildah crun debootstrap sshfs openssh-server openssh-client zstd xz-utils tar)
+  util-linux buildah crun debootstrap sshfs openssh-server openssh-client zstd xz-utils tar
+  python3-matplotlib)
 # The distributions the loopback index is built from (tests/fixtures/build_index.py SETS):
 # base set, the benchmarks' bench set and the heavy set (numpy, pandas, scipy).
 wheels=(python3-requests python3-urllib3 python3-idna python3-charset-normalizer python3-chardet
