@@ -11,8 +11,7 @@ namespace {
 
 using report::Id;
 
-/// The rest of the recipe once `nix` is recorded: `doctor` stops before the first checkpoint
-/// that is not in its table column (report::kCheckpoints).
+/// `doctor` runs only the checkpoints marked `in_doctor` in report::kCheckpoints (spec … nix).
 bool doctor_stops_before(const Settings& s, Id id) {
   return s.doctor && !report::info(id).in_doctor;
 }
