@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CHECKPOINT_IDS, NO_REAL_UV, REAL_UV, TASKRUNNER, UV_DOUBLE, TaskrunnerTest, clean_env,  # noqa: E402
+                     in_parallel,
                      validate_record)
 
 
@@ -357,6 +358,27 @@ class UvTestDouble(Success):
 class RealUv(Success):
     """The happy paths again with the real uv: venv, install, cache, link mode."""
     uv = REAL_UV
+
+    def test_eight_runners_share_one_uv_cache(self):
+        """uv's own cache locking: eight cold installs at once on one UV_CACHE_DIR, the env cache
+        off, each in its own work dir, all succeed and import what they installed."""
+        cache = os.path.join(self.work, "shared-uv-cache")
+        code = "import requests, jsonschema, yaml; print('ok', requests.__version__)"
+
+        def one(i):
+            work = os.path.join(self.work, f"runner{i}")
+            return subprocess.run([TASKRUNNER], env=self.env(
+                TASKRUNNER_WORK_DIR=work, UV_CACHE_DIR=cache, PYTHON_CODE=code,
+                PYTHON_DEPS="requests jsonschema PyYAML"), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, timeout=600), work
+
+        for p, work in in_parallel(8, one):
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace")[-2000:])
+            self.assertEqual(p.stdout.split()[0], b"ok")
+            with open(os.path.join(work, "results", "checkpoints.json")) as fh:
+                deps = next(c for c in json.load(fh)["checkpoints"] if c["id"] == "python_deps")
+            self.assertEqual(deps["detail"]["installer"], "uv")
+            self.assertGreaterEqual(deps["detail"]["installed_distributions"], 9)
 
 
 if __name__ == "__main__":
