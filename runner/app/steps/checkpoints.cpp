@@ -79,12 +79,10 @@ void Checkpoints::skip(Id id, const std::string& reason) const {
   });
 }
 
-ChildLimit bounded(std::optional<std::chrono::milliseconds> limit, const Settings& s,
-                   const char* knob) {
+ChildLimit bounded(std::optional<std::chrono::milliseconds> limit, const Settings& s) {
   ChildLimit l;
   l.applied = limit;
   l.configured = limit.value_or(std::chrono::milliseconds(0));
-  l.knob = knob;
   if (!s.deadline) return l;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                         *s.deadline - std::chrono::system_clock::now()) -

@@ -41,14 +41,12 @@ struct Checkpoints {
 struct ChildLimit {
   std::optional<std::chrono::milliseconds> applied;  ///< what RunOptions::timeout was
   bool by_deadline = false;  ///< ARGO_DEADLINE, not the configured limit, decided `applied`
-  std::chrono::milliseconds configured{0};  ///< the knob's value (ms)
-  const char* knob = "TASKRUNNER_INSTALL_TIMEOUT";
+  std::chrono::milliseconds configured{0};  ///< the configured limit (ms), for the message
 };
 
 /// `limit` shortened so the step ends kGraceMargin + grace before ARGO_DEADLINE, leaving time
 /// to stop it and record its checkpoint.
-ChildLimit bounded(std::optional<std::chrono::milliseconds> limit, const Settings& s,
-                   const char* knob = "TASKRUNNER_INSTALL_TIMEOUT");
+ChildLimit bounded(std::optional<std::chrono::milliseconds> limit, const Settings& s);
 
 /// The one ladder from a child's end to the step's error: start failure, cancellation by the
 /// step beside it, a terminating signal, the deadline, the time limit — in that order. nullopt

@@ -118,6 +118,7 @@ struct SystemDeps {
   std::filesystem::path out_link;
   std::optional<std::filesystem::path> store_path;  ///< set once the environment exists
   std::unique_ptr<execution::BackgroundRun> build;  ///< the cold build, while it runs
+  ChildLimit limit;                                 ///< the time limit the build started with
   nlohmann::json detail = nlohmann::json::object();
 };
 /// Finds Nix, computes the system environment's key and checks its out-link.

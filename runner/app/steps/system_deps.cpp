@@ -18,7 +18,7 @@ std::optional<StepError> build_failure(const execution::RunResult& r, SystemDeps
                                        const Settings& s) {
   auto& d = sys.detail;
   d["duration_ms"] = r.duration_ms;
-  if (auto e = child_failure(Id::system_deps, r, bounded(s.install_timeout, s), d,
+  if (auto e = child_failure(Id::system_deps, r, sys.limit, d,
                              "raise TASKRUNNER_INSTALL_TIMEOUT (seconds), or check the "
                              "substituters' reachability in the [system_deps] output above")) {
     return e;
@@ -105,7 +105,8 @@ void start_system_deps(const Checkpoints& cp, SystemDeps& sys, const Settings& s
                               sys.detail));
   }
   execution::RunOptions opts;
-  opts.timeout = bounded(s.install_timeout, s).applied;
+  sys.limit = bounded(s.install_timeout, s);
+  opts.timeout = sys.limit.applied;
   opts.grace = s.grace;
   opts.stdout_to_stderr = true;
   opts.line_prefix = "[system_deps] ";

@@ -42,7 +42,7 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
   }
   cp.start(Id::user_code);
   execution::RunOptions opts;
-  const auto limit = bounded(s.code_timeout, s, "TASKRUNNER_CODE_TIMEOUT");
+  const auto limit = bounded(s.code_timeout, s);
   opts.timeout = limit.applied;
   opts.grace = s.grace;
   opts.inherit_stdin = true;
