@@ -116,7 +116,6 @@ struct PipelineRun {
     if (exe == "python3" && first == "-c") return on_probe(c, o);
     if (exe.starts_with("python3") && first == "-m" && c.args.at(1) == "venv") return on_venv(c, o);
     if (first == "-m" && c.args.at(1) == "pip") return on_install(c, o);
-    if (exe == "python3" && first == "-m") return on_install(c, o);  // pip --python …
     if (exe == "python") return on_code(c, o);
     return on_nix(c, o);
   }
