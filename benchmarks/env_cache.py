@@ -3,7 +3,7 @@
 
 1. Start-up of a task with dependencies, medians of --runs runs (after one unmeasured run that
    warms pip's cache and the environment cache), with the caches (pip's, UV_CACHE_DIR,
-   TASKRUNNER_ENV_CACHE) on local disk and again on sshfs over 127.0.0.1 (benchmarks/netfs.py,
+   TASKRUNNER_ENV_CACHE) on local disk and again on sshfs over 127.0.0.1 (tests/e2e/mounts.py,
    standing in for NFS; skipped when sshfs/sshd/FUSE are unavailable):
      old flow       bash: python -m venv, pip install -r (pip cache warm), python -c; with uv:
                     the seed's uv flow (uv venv, uv pip install -r with a warm uv cache, python -c)
@@ -47,7 +47,7 @@ subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "build_i
 os.environ["TASKRUNNER_TEST_INDEX"] = BENCH_INDEX
 from harness import REAL_UV, TASKRUNNER, IndexServer, clean_env  # noqa: E402
 from startup import BASH_FLOW, BASH_FLOW_UV, timed  # noqa: E402
-import netfs  # noqa: E402
+import mounts as netfs  # noqa: E402  (tests/e2e/mounts.py)
 
 SETS = {
     "six (1 dist)": ("six", "import six"),

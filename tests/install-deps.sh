@@ -13,9 +13,11 @@ build=(build-essential cmake file ca-certificates
   libattr1-dev nettle-dev)
 # Tests: Python for the end-to-end suites, Nix (system deps), buildah + debootstrap (the image
 # test), linters, strace and util-linux (unshare), sshfs + sshd (network file system runs),
+# xfsprogs + e2fsprogs (loop-mounted xfs with reflinks and ext4, filefrag: uv's link modes),
 # zstd (tar -I zstd in the benchmarks).
 tests=(git python3 python3-venv python3-pip nix-bin libgtest-dev clang-format clang-tidy strace
-  util-linux buildah crun debootstrap sshfs openssh-server openssh-client zstd xz-utils tar
+  util-linux buildah crun debootstrap sshfs openssh-server openssh-client xfsprogs e2fsprogs
+  mount zstd xz-utils tar
   python3-matplotlib)
 # The distributions the loopback index is built from (tests/fixtures/build_index.py SETS):
 # base set, the benchmarks' bench set and the heavy set (numpy, pandas, scipy).

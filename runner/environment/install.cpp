@@ -11,13 +11,14 @@ util::EnvMap installer_env(const InstallContext& ctx) {
   if (ctx.installer.kind == tools::InstallerKind::uv) {
     if (ctx.cache_dir) {
       env["UV_CACHE_DIR"] = ctx.cache_dir->string();
+      env["UV_LINK_MODE"] = std::string(to_string(ctx.link_mode));
       env.erase("UV_NO_CACHE");
     } else {
       env.erase("UV_CACHE_DIR");
       env["UV_NO_CACHE"] = "1";
+      env.erase("UV_LINK_MODE");
     }
     env["UV_PYTHON_DOWNLOADS"] = "never";
-    if (!ctx.cache_on_same_filesystem) env["UV_LINK_MODE"] = "copy";
     if (!ctx.progress) env["UV_NO_PROGRESS"] = "1";
     if (ctx.index_url) {
       env["UV_DEFAULT_INDEX"] = *ctx.index_url;

@@ -61,12 +61,6 @@ CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache
     c.outcome.detail["chmod_works"] = v.chmod_works;
     c.outcome.detail["hardlink_works"] = v.hardlink_works;
     c.outcome.detail["flock_works"] = v.flock_works;
-    c.hardlinks = c.same_filesystem_as_work_dir && v.hardlink_works;
-    c.outcome.detail["uv_link_mode"] = c.hardlinks ? "hardlink" : "copy";
-    c.outcome.detail["uv_link_mode_reason"] =
-        c.hardlinks ? "cache and work dir share a file system that supports hard links"
-        : !c.same_filesystem_as_work_dir ? "cache and work dir are on different file systems"
-                                         : "the cache volume does not support hard links";
     if (!v.flock_works) {
       c.outcome.status = report::Status::warn;
       c.outcome.error = report::ErrorInfo{

@@ -79,6 +79,7 @@ class IndexServer:
     def __exit__(self, *exc):
         self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
 class Result:

@@ -1,7 +1,10 @@
 """The environment cache, end to end: real installs from the loopback index, real snapshots and
 in-place venvs under TASKRUNNER_ENV_CACHE, concurrent runners, tampering, prune and warm."""
+import glob
+import importlib.util
 import json
 import os
+import struct
 import signal
 import subprocess
 import time
@@ -10,6 +13,32 @@ import unittest
 from harness import NO_REAL_UV, REAL_UV, TASKRUNNER, IndexServer, TaskrunnerTest, in_parallel
 
 CODE = "import sys, six; print(six.__name__, sys.prefix)"
+BYTECODE_DEPS = "six PyYAML requests"
+BYTECODE_CODE = "import six, yaml, requests, idna, urllib3"
+
+
+def bytecode(venv):
+    """{source: (pyc mtime in s, None or why the pyc is not valid)} for every .py of the venv's
+    site-packages. Valid as CPython's import checks it (PEP 552): a timestamp pyc records the
+    source's mtime and size; a hash-based one is valid unchecked, or when it is checked anyway."""
+    out = {}
+    for src in glob.glob(os.path.join(venv, "lib", "python3*", "site-packages", "**", "*.py"),
+                         recursive=True):
+        pyc = importlib.util.cache_from_source(src)
+        if not os.path.exists(pyc):
+            out[src] = (None, "no pyc")
+            continue
+        with open(pyc, "rb") as fh:
+            head = fh.read(16)
+        flags, stamp, size = struct.unpack("<III", head[4:16])
+        st = os.stat(src)
+        why = None
+        if head[:4] != importlib.util.MAGIC_NUMBER:
+            why = "another interpreter's magic number"
+        elif flags == 0 and (stamp, size) != (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF):
+            why = "source mtime or size differs from the pyc's"
+        out[src] = (int(os.stat(pyc).st_mtime), why)
+    return out
 
 
 class EnvCacheBase(TaskrunnerTest):
@@ -24,6 +53,23 @@ class EnvCacheBase(TaskrunnerTest):
     def cache_info(self, res, cid="python_deps"):
         return res.record(cid)["detail"]["env_cache"]
 
+    def check_bytecode_survives_the_hit(self, mode):
+        """Bytecode is compiled before publishing, valid for the venv a hit serves, and not
+        rewritten when the hit's code imports the packages."""
+        env = self.cenv(mode, PYTHON_DEPS=BYTECODE_DEPS)
+        cold = self.run_tr(["--code", BYTECODE_CODE + "; import sys; print(sys.prefix)"], env=env)
+        self.assertEqual(cold.code, 0, cold.stderr.decode()[-2000:])
+        venv = cold.stdout.decode().split()[-1]
+        published = bytecode(venv)
+        self.assertGreater(len(published), 100)
+        self.assertEqual({s: w for s, (_, w) in published.items() if w}, {})
+        time.sleep(1.1)  # a pyc written by the warm run would carry a later second
+        warm = self.run_tr(["--code", BYTECODE_CODE + "; import sys; print(sys.prefix)"], env=env)
+        self.assertEqual(warm.code, 0, warm.stderr.decode()[-2000:])
+        self.assertEqual(self.cache_info(warm)["result"], "hit")
+        self.assertEqual(warm.stdout.decode().split()[-1], venv)
+        self.assertEqual(bytecode(venv), published)
+
     def entries(self):
         out = subprocess.run([TASKRUNNER, "cache", "status", "--json"],
                              env=self.env(TASKRUNNER_ENV_CACHE=self.env_cache),
@@ -32,6 +78,9 @@ class EnvCacheBase(TaskrunnerTest):
 
 
 class Snapshot(EnvCacheBase):
+    def test_bytecode_survives_the_hit(self):
+        self.check_bytecode_survives_the_hit("snapshot")
+
     def test_miss_then_hit_without_the_index(self):
         with IndexServer() as index:
             env = self.cenv("snapshot", TASKRUNNER_INDEX_URL=index.url)
@@ -97,6 +146,9 @@ class Snapshot(EnvCacheBase):
 
 
 class InPlace(EnvCacheBase):
+    def test_bytecode_survives_the_hit(self):
+        self.check_bytecode_survives_the_hit("inplace")
+
     def test_hit_uses_the_published_venv_read_only(self):
         env = self.cenv("inplace")
         cold = self.run_tr(["--code", CODE], env=env)

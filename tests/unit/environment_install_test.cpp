@@ -14,7 +14,9 @@ InstallContext uv_ctx() {
   c.venv = "/work/venv";
   c.cache_dir = "/cache";
   c.index_url = "https://u:p@idx/simple";
-  c.base_env = {{"PATH", "/bin"}, {"VIRTUAL_ENV", "/old"}, {"UV_NO_CACHE", "1"}};
+  c.link_mode = LinkMode::hardlink;
+  c.base_env = {{"PATH", "/bin"}, {"VIRTUAL_ENV", "/old"}, {"UV_NO_CACHE", "1"},
+                {"UV_LINK_MODE", "symlink"}};
   return c;
 }
 }  // namespace
@@ -28,13 +30,15 @@ TEST(InstallerEnv, UvContract) {
   EXPECT_EQ(env.at("UV_NO_PROGRESS"), "1");
   EXPECT_EQ(env.at("UV_DEFAULT_INDEX"), "https://u:p@idx/simple");
   EXPECT_EQ(env.at("UV_INDEX_URL"), "https://u:p@idx/simple");
-  EXPECT_EQ(env.count("UV_LINK_MODE"), 0U);
+  EXPECT_EQ(env.at("UV_LINK_MODE"), "hardlink");
   EXPECT_EQ(env.count("VIRTUAL_ENV"), 0U);
-  c.cache_on_same_filesystem = false;
+  c.link_mode = LinkMode::clone;
+  EXPECT_EQ(installer_env(c).at("UV_LINK_MODE"), "clone");
   c.progress = true;
   c.cache_dir.reset();
+  c.base_env["UV_LINK_MODE"] = "symlink";
   env = installer_env(c);
-  EXPECT_EQ(env.at("UV_LINK_MODE"), "copy");
+  EXPECT_EQ(env.count("UV_LINK_MODE"), 0U);  // no cache: nothing to link from
   EXPECT_EQ(env.count("UV_NO_PROGRESS"), 0U);
   EXPECT_EQ(env.at("UV_NO_CACHE"), "1");
   EXPECT_EQ(env.count("UV_CACHE_DIR"), 0U);

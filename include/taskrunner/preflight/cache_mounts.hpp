@@ -11,9 +11,6 @@ struct CacheCheck {
   report::Outcome outcome;
   bool usable = false;
   bool same_filesystem_as_work_dir = false;
-  /// uv can hard-link from the cache into the venv: same file system and link(2) works there.
-  /// When false taskrunner sets UV_LINK_MODE=copy (uv would warn and copy anyway).
-  bool hardlinks = false;
 };
 
 /// What a volume supports, probed with a scratch file (POSIX permissions are ignored by some
@@ -33,7 +30,8 @@ VolumeProbe probe_volume(const std::filesystem::path& dir);
 /// With `use_cache` false: skipped. Otherwise creates `cache_dir` if missing and probes that a
 /// file can be created and written there. A missing or read-only volume is `warn` (the run goes
 /// on without cache) with a hint naming the directory. Compares st_dev with `work_dir`, probes
-/// the volume (probe_volume) and records the uv link mode chosen and why; no flock → `warn`.
+/// the volume (probe_volume); no flock → `warn`. The uv link mode is
+/// chosen later, against the venv's real directory (environment::choose_link_mode, `venv`).
 CacheCheck check_cache_mounts(bool use_cache, const std::filesystem::path& cache_dir,
                               const std::filesystem::path& work_dir);
 

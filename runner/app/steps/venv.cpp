@@ -47,7 +47,6 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
   ictx.venv = s.work_dir / "venv";
   ictx.installer = installer;
   ictx.cache_dir = cache.uv_cache;
-  ictx.cache_on_same_filesystem = cache.check.hardlinks;
   ictx.index_url = spec.index_url;
   ictx.progress = ::isatty(STDERR_FILENO) != 0;
   ictx.base_env = s.env;
@@ -81,6 +80,12 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
       o.detail["path"] = ictx.venv.string();
       o.detail["env_cache"] = plan.record();
       if (used) return o;
+    }
+    if (installer.kind == tools::InstallerKind::uv && ictx.cache_dir) {
+      const auto link = environment::choose_link_mode(*ictx.cache_dir, ictx.venv.parent_path());
+      ictx.link_mode = link.mode;
+      o.detail["uv_link_mode"] = std::string(environment::to_string(link.mode));
+      o.detail["uv_link_mode_reason"] = link.reason;
     }
     // A fresh venv every run: remove what an earlier run left (uv and venv differ on reuse).
     std::error_code ec;

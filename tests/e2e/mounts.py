@@ -1,6 +1,10 @@
-"""A network file system for benchmarks: sshfs (FUSE) mounting a directory over an sshd that
-listens on 127.0.0.1 only, standing in for NFS. Needs root, Debian's sshfs and openssh-server,
-and /dev/fuse. Everything lives in one temp dir and is torn down on exit."""
+"""File systems for tests and benchmarks, each mounted for the lifetime of a `with` block and torn
+down on exit (root only):
+
+- `Sshfs()`: sshfs (FUSE) mounting a directory over an sshd that listens on 127.0.0.1 only,
+  standing in for NFS (Debian's sshfs and openssh-server, /dev/fuse);
+- `LoopFs("xfs")` / `LoopFs("ext4")` / `LoopFs("btrfs")`: a file-backed image on a loop device,
+  for what depends on the file system (xfs is made with reflink=1, so files can be cloned)."""
 import os
 import shutil
 import socket
@@ -57,5 +61,39 @@ class Sshfs:
 
 
 def available():
+    """Sshfs can be mounted here."""
     return os.geteuid() == 0 and shutil.which("sshfs") and os.path.exists("/usr/sbin/sshd") \
         and os.path.exists("/dev/fuse")
+
+
+MKFS = {"xfs": ["mkfs.xfs", "-q", "-m", "reflink=1"], "ext4": ["mkfs.ext4", "-q", "-F"],
+        "btrfs": ["mkfs.btrfs", "-q"]}
+
+
+def loop_available(fstype):
+    """A `fstype` image can be made and loop-mounted here."""
+    return os.geteuid() == 0 and shutil.which(MKFS[fstype][0]) is not None \
+        and os.path.exists("/dev/loop-control")
+
+
+class LoopFs:
+    """`with LoopFs("xfs", 600) as mnt:` — `mnt` is the root of a fresh `fstype` file system of
+    `size_mb` MiB, backed by a sparse image file beside it."""
+
+    def __init__(self, fstype, size_mb=600):
+        self.fstype, self.size_mb = fstype, size_mb
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix=f"taskrunner-{self.fstype}-")
+        image, self.mnt = os.path.join(self.tmp, "image"), os.path.join(self.tmp, "mnt")
+        os.makedirs(self.mnt)
+        with open(image, "wb") as fh:
+            fh.truncate(self.size_mb * 1024 * 1024)
+        subprocess.run([*MKFS[self.fstype], image], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["mount", "-o", "loop", image, self.mnt], check=True)
+        return self.mnt
+
+    def __exit__(self, *exc):
+        if subprocess.run(["umount", self.mnt], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", self.mnt], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
