@@ -15,8 +15,8 @@ InstallContext uv_ctx() {
   c.cache_dir = "/cache";
   c.index_url = "https://u:p@idx/simple";
   c.link_mode = LinkMode::hardlink;
-  c.base_env = {{"PATH", "/bin"}, {"VIRTUAL_ENV", "/old"}, {"UV_NO_CACHE", "1"},
-                {"UV_LINK_MODE", "symlink"}};
+  c.base_env = {
+      {"PATH", "/bin"}, {"VIRTUAL_ENV", "/old"}, {"UV_NO_CACHE", "1"}, {"UV_LINK_MODE", "symlink"}};
   return c;
 }
 }  // namespace

@@ -21,7 +21,7 @@ struct InstallContext {
   bool base_has_pip = false;          ///< pip path: reuse the base's pip (no ensurepip)
   std::filesystem::path venv;         ///< where the venv goes
   std::optional<std::filesystem::path> cache_dir;  ///< nullopt: run without cache
-  LinkMode link_mode = LinkMode::copy;  ///< UV_LINK_MODE (choose_link_mode) when there is a cache
+  LinkMode link_mode = LinkMode::copy;   ///< UV_LINK_MODE (choose_link_mode) when there is a cache
   std::optional<std::string> index_url;  ///< may carry credentials: env only, never argv
   bool progress = false;                 ///< stderr is a terminal
   util::EnvMap base_env;                 ///< the environment to start from
@@ -29,9 +29,9 @@ struct InstallContext {
 
 /// The installer's environment. uv: UV_CACHE_DIR (or UV_NO_CACHE=1), UV_PYTHON_DOWNLOADS=never,
 /// UV_LINK_MODE=<ctx.link_mode> with a cache (taskrunner's choice replaces any inherited value),
-/// UV_NO_PROGRESS=1 when stderr is not a terminal, UV_DEFAULT_INDEX and UV_INDEX_URL (older uv) for the index.
-/// pip: PIP_CACHE_DIR=<cache>/pip, PIP_INDEX_URL, PIP_DISABLE_PIP_VERSION_CHECK=1, PIP_NO_INPUT=1.
-/// The index URL travels only in the environment so it never shows in argv or logs.
+/// UV_NO_PROGRESS=1 when stderr is not a terminal, UV_DEFAULT_INDEX and UV_INDEX_URL (older uv) for
+/// the index. pip: PIP_CACHE_DIR=<cache>/pip, PIP_INDEX_URL, PIP_DISABLE_PIP_VERSION_CHECK=1,
+/// PIP_NO_INPUT=1. The index URL travels only in the environment so it never shows in argv or logs.
 util::EnvMap installer_env(const InstallContext& ctx);
 
 /// `uv venv <venv> --python <base>`; for pip `<base> -m venv --clear [--without-pip] <venv>`:
