@@ -1,15 +1,21 @@
-"""images/: every YAML file parses, and the Argo/Kubernetes fields taskrunner relies on match the
-env contract in the README and the image's mount points. The Hera module is parsed (Hera is not
-installable here) and checked for the same names."""
+"""images/: every YAML file parses, is valid against Kubernetes' and Argo Workflows' published
+schemas (tests/k8s-schema: npm's kubernetes-models and @kubernetes-models/argo-workflows, pinned by
+its package-lock.json, run by Debian's Node.js), and the Argo/Kubernetes fields taskrunner relies
+on match the env contract in the README and the image's mount points. The Hera module is parsed
+(Hera is not installable here) and checked for the same names."""
 import ast
 import glob
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA_CHECK = os.path.join(ROOT, "tests", "k8s-schema", "check.mjs")
 MOUNTS = {"/root/.cache/uv", "/root/.cache/taskrunner", "/nix", "/mnt/results"}
 
 
@@ -26,6 +32,55 @@ def documents():
         with open(path) as fh:
             docs += [(path, d) for d in yaml.safe_load_all(fh) if d]
     return docs
+
+
+def schema_check(*files):
+    return subprocess.run(["node", SCHEMA_CHECK, *files], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+
+
+class Schemas(unittest.TestCase):
+    """The shipped manifests pass; a misspelt field or a wrong type injected into a copy fails,
+    naming the document and the field."""
+
+    def setUp(self):
+        if not (shutil.which("node") and os.path.isdir(os.path.join(ROOT, "tests", "k8s-schema",
+                                                                     "node_modules"))):
+            self.fail("the schema check needs Node.js and `npm ci --prefix tests/k8s-schema` "
+                      "(tests/install-deps.sh)")
+        self.tmp = tempfile.mkdtemp(prefix="taskrunner-k8s-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def manifests(self):
+        return sorted(glob.glob(os.path.join(ROOT, "images", "k8s", "*.yaml")))
+
+    def test_shipped_manifests_pass(self):
+        p = schema_check(*self.manifests())
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn(" 0 problems", p.stdout)
+
+    def injected(self, name, old, new):
+        with open(os.path.join(ROOT, "images", "k8s", name)) as fh:
+            text = fh.read()
+        self.assertIn(old, text)
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as fh:
+            fh.write(text.replace(old, new, 1))
+        p = schema_check(path)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        return p.stdout
+
+    def test_injected_typos_fail(self):
+        out = self.injected("workflow-template.yaml", "imagePullPolicy:", "imagePulPolicy:")
+        self.assertIn("WorkflowTemplate taskrunner-python-task", out)
+        self.assertIn("imagePulPolicy", out)
+        out = self.injected("cache-volumes.yaml", "accessModes:", "acessModes:")
+        self.assertIn("acessModes", out)
+        out = self.injected("workflow-template.yaml", "mountPath: /mnt/results", "mountPath: [1]")
+        self.assertIn("mountPath", out)
+        out = self.injected("workflow-template.yaml", "activeDeadlineSeconds: 3600",
+                            "activeDeadlineSeconds: {seconds: 3600}")
+        self.assertIn("activeDeadlineSeconds", out)
 
 
 class Manifests(unittest.TestCase):

@@ -14,10 +14,11 @@ build=(build-essential cmake file ca-certificates
 # Tests: Python for the end-to-end suites, Nix (system deps), buildah + debootstrap (the image
 # test), linters, strace and util-linux (unshare), sshfs + sshd (network file system runs),
 # xfsprogs + e2fsprogs (loop-mounted xfs with reflinks and ext4, filefrag: uv's link modes),
-# zstd (tar -I zstd in the benchmarks).
+# zstd (tar -I zstd in the benchmarks), promtool + the Pushgateway + lnav (metrics and log
+# tooling), Node.js (the manifests' schema check; its npm packages: tests/k8s-schema).
 tests=(git python3 python3-venv python3-pip nix-bin libgtest-dev clang-format clang-tidy strace
   util-linux buildah crun debootstrap sshfs openssh-server openssh-client xfsprogs e2fsprogs
-  mount zstd xz-utils tar
+  mount zstd xz-utils tar prometheus prometheus-pushgateway lnav nodejs
   python3-matplotlib)
 # The distributions the loopback index is built from (tests/fixtures/build_index.py SETS):
 # base set, the benchmarks' bench set and the heavy set (numpy, pandas, scipy).
@@ -54,4 +55,9 @@ for pkg in "${unpacked[@]}"; do
   echo "$version" > "$stamp"
   rm -rf "$tmp"
 done
+# Debian's nodejs comes without npm; a Node.js that brings its own npm needs no second one.
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null
+# The schema check's packages, exactly as its lockfile pins them (from the npm registry).
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+npm ci --prefix "$here/k8s-schema" --no-audit --no-fund --loglevel=error >/dev/null
 echo "install-deps: done"

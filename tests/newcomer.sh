@@ -57,6 +57,11 @@ deb $mirror bookworm-updates main
 deb ${mirror%/debian}/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The network's own certificate authorities (an egress proxy that re-signs TLS, as on this
+# machine): the new machine would have them too. ca-certificates, installed by command 1, adds
+# them to its store; nothing else of this machine goes in.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 git clone --quiet --no-hardlinks "$repo" "$root/root/taskrunner" || exit 2
 echo "newcomer: cloned $(git -C "$repo" rev-parse --short HEAD) into /root/taskrunner"
 for m in proc sys dev dev/pts; do

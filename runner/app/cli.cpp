@@ -9,14 +9,15 @@
 
 #include "steps/steps.hpp"
 #include "taskrunner/app/cache_cmd.hpp"
+#include "taskrunner/app/report_cmd.hpp"
 #include "taskrunner/app/pipeline.hpp"
+#include "taskrunner/app/run_outputs.hpp"
 #include "taskrunner/app/settings.hpp"
 #include "taskrunner/environment/system_env.hpp"
 #include "taskrunner/execution/supervisor.hpp"
 #include "taskrunner/report/error.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/report/termination.hpp"
-#include "taskrunner/report/timeline.hpp"
 #include "taskrunner/spec/task_spec.hpp"
 #include "taskrunner/util/fs.hpp"
 
@@ -27,7 +28,7 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage: taskrunner [run] [options] [-- ARGS...]
        taskrunner doctor [--json] [--spec FILE]
-       taskrunner report CHECKPOINTS_JSON [--svg OUT]
+       taskrunner report CHECKPOINTS_JSON [--svg OUT] | --summary [--json] DIR...
        taskrunner cache status [--json] | prune [--max-bytes N] [--max-age DAYS] | warm [options]
        taskrunner --help | --version
 
@@ -38,7 +39,8 @@ sys.argv[1:]. With no arguments the task is read from the environment (the conta
 case). Sources, later wins: environment, JSON spec (--spec / TASKRUNNER_SPEC), flags.
 
 doctor runs the checks (spec ... nix) without installing or running anything and prints a table
-(or --json); exit 0 when nothing failed. report renders a run's checkpoints.json as a timeline.
+(or --json); exit 0 when nothing failed. report renders a run's checkpoints.json as a timeline,
+or with --summary every checkpoints.json under the DIRs as one fleet summary.
 )";
 
 constexpr const char* kEpilog = R"(
@@ -57,10 +59,12 @@ Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PY
   TASKRUNNER_GRACE_SECONDS, TASKRUNNER_NETWORK_TIMEOUT, TASKRUNNER_MIN_FREE_MB,
   TASKRUNNER_NIX_PORTABLE, TASKRUNNER_NIXPKGS, TASKRUNNER_NIX_ROOTS, NP_LOCATION,
   TASKRUNNER_ENV_CACHE, TASKRUNNER_ENV_MODE (off|snapshot|inplace|auto),
+  TASKRUNNER_PUSHGATEWAY_URL, TASKRUNNER_PUSHGATEWAY_TIMEOUT, TASKRUNNER_TEMPLATE_NAME,
   ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
 
 Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
-transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run.
+transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run and
+<results>/metrics.prom its Prometheus metrics.
 
 Exit codes: the user code's own; 128+n if it was killed by signal n; 2 invalid spec or usage;
 124 a step timed out; 125 a setup checkpoint failed; 127 no Python interpreter;
@@ -110,45 +114,6 @@ int print_doctor(const report::Recorder& recorder, bool json) {
   }
   (void)std::fflush(stdout);
   return failed ? report::exit_code::setup_failed : 0;
-}
-
-/// `taskrunner report FILE [--svg OUT]`.
-int report_main(const std::vector<std::string>& args) {
-  po::options_description desc("report options");
-  desc.add_options()("help,h", "print this help")("svg",
-                                                  po::value<std::string>()->value_name("OUT"),
-                                                  "also write the timeline as an SVG image")(
-      "file", po::value<std::string>(), "checkpoints.json");
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(), vm);
-  } catch (const po::error& e) {
-    return usage_error(e.what());
-  }
-  if (vm.count("help") != 0U || vm.count("file") == 0U) {
-    std::cout << "Usage: taskrunner report CHECKPOINTS_JSON [--svg OUT]\n\n"
-                 "Prints a run's checkpoints as a timeline (bars proportional to duration,\n"
-                 "cache use, failure and hint); --svg also writes it as a picture.\n";
-    return vm.count("help") != 0U ? 0 : report::exit_code::usage;
-  }
-  const std::string file = vm["file"].as<std::string>();
-  const auto text = util::read_file(file, std::size_t{16} * 1024 * 1024);
-  if (!text) return usage_error(text.error());
-  const auto doc = nlohmann::json::parse(*text, nullptr, false);
-  const auto timeline = report::render_timeline(doc);
-  if (!timeline) return usage_error(file + ": " + timeline.error());
-  std::cout << *timeline;
-  if (vm.count("svg") != 0U) {
-    const auto svg = report::render_svg(doc);
-    const auto st = util::write_file_atomic(vm["svg"].as<std::string>(), *svg);
-    if (!st.ok()) {
-      std::cerr << "taskrunner: " << st.error << "\n";
-      return report::exit_code::setup_failed;
-    }
-  }
-  return 0;
 }
 
 }  // namespace
@@ -267,6 +232,7 @@ int main(int argc, char** argv) {
   const int code = run_pipeline(settings, task, recorder, runner, &supervisor);
   if (doctor) return print_doctor(recorder, vm.count("json") != 0U);
   recorder.finish_run(code);
+  write_run_outputs(settings, recorder.document());
   if (code != 0 && settings.termination_log) {
     const auto st = report::write_termination_message(*settings.termination_log,
                                                       report::termination_message(recorder, code));

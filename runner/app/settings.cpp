@@ -103,6 +103,11 @@ Settings load_settings(const util::EnvMap& env) {
     s.code_timeout = seconds_var(env, "TASKRUNNER_CODE_TIMEOUT", {});
   }
   s.grace = seconds_var(env, "TASKRUNNER_GRACE_SECONDS", s.grace);
+  s.pushgateway_url = util::get(env, "TASKRUNNER_PUSHGATEWAY_URL");
+  if (s.pushgateway_url && s.pushgateway_url->empty()) s.pushgateway_url.reset();
+  s.pushgateway_timeout =
+      seconds_var(env, "TASKRUNNER_PUSHGATEWAY_TIMEOUT", s.pushgateway_timeout);
+  s.template_name = util::get(env, "TASKRUNNER_TEMPLATE_NAME").value_or("");
   if (util::get(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS")) {
     const auto k8s = seconds_var(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS", {});
     s.grace = std::max(std::chrono::milliseconds(500), k8s - kGraceMargin);

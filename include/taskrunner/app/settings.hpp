@@ -45,6 +45,11 @@ struct Settings {
   std::optional<std::chrono::system_clock::time_point> deadline;
   std::optional<std::filesystem::path> progress_file;    ///< ARGO_PROGRESS_FILE ("N/11")
   std::optional<std::filesystem::path> termination_log;  ///< TASKRUNNER_TERMINATION_LOG
+  /// TASKRUNNER_PUSHGATEWAY_URL: push <results>/metrics.prom there after the run (http only).
+  std::optional<std::string> pushgateway_url;
+  /// TASKRUNNER_PUSHGATEWAY_TIMEOUT (s): bound of the whole push, default 2 s.
+  std::chrono::milliseconds pushgateway_timeout{std::chrono::seconds(2)};
+  std::string template_name;  ///< TASKRUNNER_TEMPLATE_NAME: the Pushgateway's `template` label
   bool exec = false;    ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
   bool doctor = false;  ///< `taskrunner doctor`: preflight checkpoints only, no files written
   std::chrono::milliseconds network_timeout{

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include "steps.hpp"
+#include "taskrunner/app/run_outputs.hpp"
 #include "taskrunner/execution/exec_mode.hpp"
 #include "taskrunner/execution/user_code.hpp"
 #include "taskrunner/report/log.hpp"
@@ -34,6 +35,7 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
                   {"reason", "handed over: taskrunner replaced itself with Python"}};
       return o;
     });
+    write_run_outputs(s, cp.rec.document());  // no exit code: the process is handed over
     // The use lock of an in-place entry must outlive the hand-over: keep it across exec.
     if (plan.use_lock && plan.use_lock->held()) (void)::fcntl(plan.use_lock->fd(), F_SETFD, 0);
     const auto error = execution::exec_replacing_self(command, report::log_file_fd());
