@@ -63,12 +63,18 @@ ROWS = ("old flow", "off", "cold auto", "warm snapshot", "tar -xf", "warm inplac
 OUT_DIR = os.path.join(ROOT, "docs", "benchmarks")
 
 
+FAILURES = []
+
+
 def attempt(cmd, env):
-    """timed(), or None when the run fails (reported in the table as a failure, not hidden)."""
-    try:
-        return timed(cmd, env)
-    except subprocess.CalledProcessError:
+    """The run's seconds, or None when it fails: reported in the table as a failure, not hidden,
+    and its output's tail kept for the failures list printed at the end."""
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        FAILURES.append((" ".join(cmd)[:80], p.returncode, p.stderr.decode(errors="replace")[-800:]))
         return None
+    return time.perf_counter() - t0
 
 
 def med(values):
@@ -101,15 +107,15 @@ def startup(server, base, runs, scratch, uv=None):
             with open(os.path.join(wb, "requirements.txt"), "w") as fh:
                 fh.write(deps.replace(" ", "\n") + "\n")
             if uv:
-                old = timed(["bash", "-c", BASH_FLOW_UV],
+                old = attempt(["bash", "-c", BASH_FLOW_UV],
                             clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url, UV=uv,
                                       PYTHON_CODE=code, UV_CACHE_DIR=uv_cache + "-old"))
             else:
-                old = timed(["bash", "-c", BASH_FLOW],
+                old = attempt(["bash", "-c", BASH_FLOW],
                             clean_env(BASE_PY=sys.executable, WORK=wb, INDEX=server.url,
                                       PYTHON_CODE=code, PIP_CACHE_DIR=pip_cache))
             t = {"old flow": old}
-            t["off"] = timed([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "off"),
+            t["off"] = attempt([TASKRUNNER], clean_env(TASKRUNNER_WORK_DIR=os.path.join(scratch, "off"),
                                                      TASKRUNNER_ENV_MODE="off", **common))
             cold_cache = tempfile.mkdtemp(dir=base)
             t["cold auto"] = attempt([TASKRUNNER], clean_env(
@@ -136,7 +142,7 @@ def startup(server, base, runs, scratch, uv=None):
             t["warm inplace"] = attempt([TASKRUNNER], clean_env(
                 TASKRUNNER_WORK_DIR=warm + "-i", TASKRUNNER_ENV_MODE="inplace",
                 TASKRUNNER_ENV_CACHE=env_cache, **common))
-            t["floor"] = timed([os.path.join(wb, "venv", "bin", "python"), "-c", code], clean_env())
+            t["floor"] = attempt([os.path.join(wb, "venv", "bin", "python"), "-c", code], clean_env())
             if i > 0:
                 for k in ROWS:
                     rows[k].append(t[k])
@@ -258,12 +264,19 @@ def main():
         print(f"\ncaches on {loc}")
         print(f"{'dependency set':42}" + "".join(f"{c:>16}" for c in ROWS))
         for name, r in sets.items():
-            print(f"{name:42}" + "".join(f"{r[c]:9.3f} {r[c] / r['old flow']:5.2f}x"
-                                         if r[c] is not None else f"{'failed':>16}" for c in ROWS))
+            def cell(c):
+                if r[c] is None:
+                    return f"{'failed':>16}"
+                ratio = f"{r[c] / r['old flow']:5.2f}x" if r["old flow"] else "      "
+                return f"{r[c]:9.3f} {ratio}"
+            print(f"{name:42}" + "".join(cell(c) for c in ROWS))
         for name, r in sets.items():
             def over(row):
-                return "failed" if r[row] is None else f"{1000 * (r[row] - r['floor']):.0f} ms"
-            cold = "failed" if r["cold auto"] is None else f"{r['cold auto'] / r['old flow']:.2f}"
+                if r[row] is None or r["floor"] is None:
+                    return "failed"
+                return f"{1000 * (r[row] - r['floor']):.0f} ms"
+            cold = ("failed" if r["cold auto"] is None or r["old flow"] is None
+                    else f"{r['cold auto'] / r['old flow']:.2f}")
             print(f"  {name}: warm inplace - floor {over('warm inplace')},"
                   f" warm snapshot - floor {over('warm snapshot')}, cold/old {cold}")
     print("\nrestore (warm snapshot): archive bytes, content bytes, restore ms, tar -xf ms, ratio")
@@ -277,6 +290,10 @@ def main():
     print(f"{c['runners']} concurrent cold runners, one key: {c['builds']} build(s), wall "
           f"{c['all_runners_wall_s']:.2f} s vs one runner {c['one_runner_s']:.2f} s "
           f"({c['ratio']:.2f}x)")
+    data["failures"] = [{"command": c, "exit_code": rc, "stderr_tail": tail}
+                        for c, rc, tail in FAILURES]
+    for c, rc, tail in FAILURES:
+        print(f"\nFAILED (exit {rc}): {c}\n{tail}")
     os.makedirs(OUT_DIR, exist_ok=True)
     with open(os.path.join(OUT_DIR, "env-cache.json"), "w") as fh:
         json.dump(data, fh, indent=2)
