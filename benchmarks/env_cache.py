@@ -172,12 +172,17 @@ def concurrent(server, scratch, n=8):
     def run(i, cache, results):
         work = os.path.join(scratch, f"conc-{os.path.basename(cache)}-{i}")
         t0 = time.perf_counter()
-        subprocess.run([TASKRUNNER], env=clean_env(
+        p = subprocess.run([TASKRUNNER], env=clean_env(
             TASKRUNNER_WORK_DIR=work, TASKRUNNER_PYTHON=sys.executable,
             TASKRUNNER_INDEX_URL=server.url, PYTHON_CODE=code, PYTHON_DEPS=deps,
             UV_CACHE_DIR=os.path.join(scratch, "conc-uv"), TASKRUNNER_ENV_MODE="inplace",
             TASKRUNNER_ENV_CACHE=cache, TASKRUNNER_TOOLS_DIR=os.path.join(scratch, "no-tools")),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            FAILURES.append((f"concurrent runner {i}", p.returncode,
+                             p.stderr.decode(errors="replace")[-800:]))
+            results[i] = (time.perf_counter() - t0, "failed")
+            return
         results[i] = (time.perf_counter() - t0,
                       checkpoint(work, "python_deps")["detail"]["env_cache"]["result"])
 
@@ -193,6 +198,7 @@ def concurrent(server, scratch, n=8):
         t.join()
     wall = time.perf_counter() - t0
     return {"runners": n, "builds": sum(1 for _, r in many if r == "miss"),
+            "failed": sum(1 for _, r in many if r == "failed"),
             "one_runner_s": one[0][0], "all_runners_wall_s": wall,
             "ratio": wall / one[0][0]}
 
@@ -287,7 +293,7 @@ def main():
     print(f"\nstreaming {s['MiB']} MiB: tee {s['tee_MiB_per_s']:.0f} MiB/s, taskrunner "
           f"{s['taskrunner_MiB_per_s']:.0f} MiB/s ({s['ratio']:.2f}x of tee)")
     c = data["concurrent"]
-    print(f"{c['runners']} concurrent cold runners, one key: {c['builds']} build(s), wall "
+    print(f"{c['runners']} concurrent cold runners, one key: {c['builds']} build(s), {c['failed']} failed, wall "
           f"{c['all_runners_wall_s']:.2f} s vs one runner {c['one_runner_s']:.2f} s "
           f"({c['ratio']:.2f}x)")
     data["failures"] = [{"command": c, "exit_code": rc, "stderr_tail": tail}

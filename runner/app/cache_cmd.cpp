@@ -1,5 +1,6 @@
 // `taskrunner cache status|prune` (`cache warm` is a run without the user code; see cli.cpp).
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "taskrunner/environment/env_cache.hpp"
 #include "taskrunner/report/checkpoint.hpp"
 #include "taskrunner/report/error.hpp"
+#include "taskrunner/util/number.hpp"
 
 namespace po = boost::program_options;
 
@@ -74,8 +76,8 @@ int cache_main(const std::vector<std::string>& args, const util::EnvMap& env) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   po::options_description desc("cache options");
   desc.add_options()("json", "status: print JSON")(
-      "max-bytes", po::value<std::uint64_t>()->value_name("N"), "prune: keep at most N bytes")(
-      "max-age", po::value<double>()->value_name("DAYS"),
+      "max-bytes", po::value<std::string>()->value_name("N"), "prune: keep at most N bytes")(
+      "max-age", po::value<std::string>()->value_name("DAYS"),
       "prune: remove entries unused for longer");
   po::variables_map vm;
   try {
@@ -115,16 +117,23 @@ int cache_main(const std::vector<std::string>& args, const util::EnvMap& env) {
   }
   if (sub == "prune") {
     std::optional<std::uint64_t> max_bytes;
-    std::optional<std::chrono::hours> max_age;
-    if (vm.count("max-bytes") != 0U) max_bytes = vm["max-bytes"].as<std::uint64_t>();
+    std::optional<std::chrono::seconds> max_age;
+    if (vm.count("max-bytes") != 0U) {
+      // At most 1 PiB; a sign or an exponent is refused, never wrapped.
+      const auto n = util::parse_uint(vm["max-bytes"].as<std::string>(), std::uint64_t{1} << 50);
+      if (!n) return cache_usage("--max-bytes: " + n.error());
+      max_bytes = *n;
+    }
     if (vm.count("max-age") != 0U) {
-      const double days = vm["max-age"].as<double>();
-      if (days < 0) return cache_usage("--max-age must not be negative");
-      max_age = std::chrono::hours(static_cast<long>(days * 24));
+      const auto days = util::parse_decimal(vm["max-age"].as<std::string>(), 36500);
+      if (!days) return cache_usage("--max-age: " + days.error() + " (days)");
+      max_age = std::chrono::seconds(std::llround(*days * 86400.0));
     }
     const auto r = environment::prune(s.env_cache, max_bytes, max_age);
     for (const auto& p : r.removed) std::cout << "removed " << p << "\n";
     for (const auto& p : r.kept_in_use) std::cout << "kept (in use) " << p << "\n";
+    for (const auto& p : r.refused) std::cerr << "taskrunner: cache prune: " << p << "\n";
+    if (!r.refused.empty()) return report::exit_code::setup_failed;
     std::cout << "freed " << mib(r.freed_bytes) << ", " << mib(r.remaining_bytes) << " remain\n";
     return 0;
   }

@@ -119,6 +119,9 @@ int print_doctor(const report::Recorder& recorder, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Started with stdout or stderr closed (`taskrunner >&-`), the first descriptor opened later
+  // would become fd 1 or 2: reopen them on /dev/null before anything else.
+  if (!util::ensure_standard_fds()) return report::exit_code::setup_failed;
   (void)::signal(SIGPIPE, SIG_IGN);
   report::init_logging();
 

@@ -1,5 +1,6 @@
 #include "taskrunner/app/settings.hpp"
 
+#include "taskrunner/util/number.hpp"
 #include "taskrunner/util/time.hpp"
 
 #include <unistd.h>
@@ -22,7 +23,7 @@ std::chrono::milliseconds seconds_var(const util::EnvMap& env, const std::string
   const auto v = util::get(env, var);
   if (!v) return fallback;
   const auto ms = util::parse_seconds_ms(*v);
-  if (!ms) throw SettingsError(var, "'" + *v + "' is not a number of seconds");
+  if (!ms) throw SettingsError(var, ms.error());
   return std::chrono::milliseconds(*ms);
 }
 
@@ -114,7 +115,7 @@ Settings load_settings(const util::EnvMap& env) {
   }
   if (auto d = util::get(env, "ARGO_DEADLINE")) {
     s.deadline = util::parse_rfc3339(*d);
-    if (!s.deadline) throw SettingsError("ARGO_DEADLINE", "'" + *d + "' is not an RFC 3339 time");
+    if (!s.deadline) throw SettingsError("ARGO_DEADLINE", "'" + *d + "' is not an RFC 3339 time on a real date from 1970 to " + std::to_string(util::kMaxYear));
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
   s.termination_log = termination_log_path(env);
@@ -131,15 +132,10 @@ Settings load_settings(const util::EnvMap& env) {
     s.install_retries = (*v)[0] - '0';
   }
   if (auto v = util::get(env, "TASKRUNNER_MIN_FREE_MB")) {
-    std::uint64_t mb = 0;
-    const std::string_view text = *v;
-    const char* first = text.data();
-    const char* last = first + text.size();
-    const auto parsed = std::from_chars(first, last, mb);
-    if (parsed.ec != std::errc() || parsed.ptr != last) {
-      throw SettingsError("TASKRUNNER_MIN_FREE_MB", "'" + *v + "' is not a whole number of MiB");
-    }
-    s.min_free_bytes = mb * 1024 * 1024;
+    // At most 16 TiB: the byte count can never overflow.
+    const auto mb = util::parse_uint(*v, std::uint64_t{16} * 1024 * 1024);
+    if (!mb) throw SettingsError("TASKRUNNER_MIN_FREE_MB", mb.error() + " (MiB)");
+    s.min_free_bytes = *mb * 1024 * 1024;
   }
   return s;
 }

@@ -87,8 +87,26 @@ EntryPaths entry_paths(const fs::path& root, const std::string& key, EnvMode mod
 
 namespace {
 
+bool is_hex(std::string_view s, std::size_t n) {
+  return s.size() == n && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+/// `path` itself (not a symlink to one) is a directory / a regular file.
+bool real_dir(const fs::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool real_file(const fs::path& path, struct stat& st) {
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
   const auto file = (dir / "manifest.json").string();
+  struct stat mst {};
+  if (!real_dir(dir) || !real_file(dir / "manifest.json", mst)) {
+    error = "entry " + dir.string() + " is not a directory holding a manifest file (a symlink?)";
+    return std::nullopt;
+  }
   const auto text = util::read_file(file, std::size_t{1} << 20);
   if (!text) {
     error = text.error();
@@ -113,6 +131,7 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
       return invalid(std::string(field) + " is not a string");
   }
   e.key = m["key"].get<std::string>();
+  if (!is_hex(e.key, 64)) return invalid("key is not 64 hex digits");
   const auto mode = parse_env_mode(m["mode"].get<std::string>());
   if (!mode || *mode == EnvMode::off || *mode == EnvMode::automatic) {
     error = "manifest " + file + " has an unknown mode";
@@ -120,6 +139,16 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
   }
   e.mode = *mode;
   e.venv_path = m["venv_path"].get<std::string>();
+  if (e.mode == EnvMode::inplace) {
+    // Never trust a path read from the shared volume: an in-place venv is
+    // <root>/venvs/<key>-<16 hex> of this very cache, or the entry is invalid.
+    const auto venvs = dir.parent_path().parent_path() / "venvs";
+    const auto n = e.venv_path.filename().string();
+    if (e.venv_path.parent_path() != venvs || n.size() != 64 + 1 + 16 ||
+        n.compare(0, 64, e.key) != 0 || n[64] != '-' || !is_hex(std::string_view(n).substr(65), 16)) {
+      return invalid("venv_path is not <root>/venvs/<key>-<nonce> of this cache");
+    }
+  }
   if (e.mode == EnvMode::snapshot) {
     const auto a = m.value("archive", nlohmann::json());
     if (!a.is_object() || !a.contains("bytes") || !a["bytes"].is_number_unsigned() ||
@@ -128,20 +157,23 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
     }
     e.bytes = a["bytes"].get<std::uint64_t>();
     e.archive_sha256 = a["sha256"].get<std::string>();
-    if (e.archive_sha256.size() != 64 ||
-        e.archive_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      return invalid("archive.sha256 is not 64 hex digits");
+    if (!is_hex(e.archive_sha256, 64)) return invalid("archive.sha256 is not 64 hex digits");
+    // The size counted by prune is the archive's real one, never only the manifest's word.
+    struct stat ast {};
+    if (!real_file(dir / "venv.tar.zst", ast) || static_cast<std::uint64_t>(ast.st_size) != e.bytes) {
+      return invalid("archive.bytes differs from the archive file's size");
     }
   } else if (m.contains("venv_bytes")) {
-    if (!m["venv_bytes"].is_number_unsigned()) return invalid("venv_bytes is not a byte count");
+    if (!m["venv_bytes"].is_number_unsigned() || m["venv_bytes"].get<std::uint64_t>() > kMaxEntryBytes) {
+      return invalid("venv_bytes is not a byte count up to " + std::to_string(kMaxEntryBytes));
+    }
     e.bytes = m["venv_bytes"].get<std::uint64_t>();
   }
-  struct stat st {};
-  const auto hits = dir / "hits";
-  if (::stat(hits.c_str(), &st) == 0) {
-    e.hits = static_cast<std::uint64_t>(st.st_size);
-  } else if (::stat((dir / "manifest.json").c_str(), &st) != 0) {
-    return e;
+  struct stat st = mst;
+  struct stat hst {};
+  if (real_file(dir / "hits", hst)) {
+    e.hits = static_cast<std::uint64_t>(hst.st_size);
+    st = hst;
   }
   e.last_used = std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -192,7 +224,8 @@ std::vector<Entry> list_entries(const fs::path& root) {
 
 void record_hit(const Entry& entry) {
   const auto hits = entry.dir / "hits";
-  const int fd = ::open(hits.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  // O_NOFOLLOW: a symlink planted as `hits` is never followed (and never appended to).
+  const int fd = ::open(hits.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return;  // statistics only
   (void)util::write_all(fd, "h", 1);
   ::close(fd);
@@ -217,20 +250,24 @@ Published publish_entry(
     out.error = made.error;
     return out;
   }
+  std::error_code ec;
+  // Every failure removes the temp dir at once: a full volume must not fill up further with
+  // half-written archives (prune would only find them later).
+  const auto failed = [&](std::string error) {
+    fs::remove_all(tmp, ec);
+    out.error = std::move(error);
+    return out;
+  };
   auto m = manifest;
   if (fill) {
-    out.error = fill(tmp, m);
-    if (!out.error.empty()) return out;
+    if (auto error = fill(tmp, m); !error.empty()) return failed(std::move(error));
   }
   if (const auto st = util::write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n"); !st.ok()) {
-    out.error = st.error;
-    return out;
+    return failed(st.error);
   }
-  std::error_code ec;
   if (fs::exists(p.dir, ec)) reject_entry(root, p.dir);  // a rejected or stale leftover
   if (::rename(tmp.c_str(), p.dir.c_str()) != 0) {
-    out.error = util::errno_message("cannot publish", p.dir, errno);
-    return out;
+    return failed(util::errno_message("cannot publish", p.dir, errno));
   }
   out.dir = p.dir;
   return out;
@@ -287,9 +324,16 @@ std::uint64_t tree_bytes(const fs::path& dir) {
 }
 
 PruneReport prune(const fs::path& root, std::optional<std::uint64_t> max_bytes,
-                  std::optional<std::chrono::hours> max_age) {
+                  std::optional<std::chrono::seconds> max_age) {
   PruneReport report;
   std::error_code ec;
+  // Every directory prune walks must be the cache's own, never a symlink out of it.
+  for (const char* sub : {"envs", "venvs", "locks"}) {
+    if (fs::is_symlink(root / sub, ec)) {
+      report.refused.push_back((root / sub).string() + " is a symlink: nothing pruned");
+      return report;
+    }
+  }
   // 1. Temp dirs whose builder is gone.
   for (const auto& d : fs::directory_iterator(root / "envs", ec)) {
     const auto n = d.path().filename().string();
@@ -337,12 +381,23 @@ PruneReport prune(const fs::path& root, std::optional<std::uint64_t> max_bytes,
     report.freed_bytes += e.bytes;
     total -= e.bytes;
   }
-  // 3. In-place venvs no manifest names and no builder holds.
+  // 3. In-place venvs no manifest names, no builder holds and no runner uses. An entry
+  // published after step 2 listed the entries names its venv now: look again, under the
+  // entry's use lock (held exclusively, so no runner can start using it meanwhile).
   for (const auto& d : fs::directory_iterator(root / "venvs", ec)) {
     if (std::find(live_venvs.begin(), live_venvs.end(), d.path()) != live_venvs.end()) continue;
     const auto n = d.path().filename().string();
-    if (n.size() < 64) continue;
-    if (!lock_is_free(entry_paths(root, n.substr(0, 64), EnvMode::inplace).build_lock)) continue;
+    if (n.size() < 64 || !is_hex(std::string_view(n).substr(0, 64), 64)) continue;
+    const auto p = entry_paths(root, n.substr(0, 64), EnvMode::inplace);
+    if (!lock_is_free(p.build_lock)) continue;
+    auto use = util::lock_file(p.use_lock, std::chrono::milliseconds(0));
+    if (!use) {
+      report.kept_in_use.push_back(d.path().string());
+      continue;
+    }
+    std::string error;
+    const auto now_named = read_entry(p.dir, error);
+    if (now_named && now_named->venv_path == d.path()) continue;
     report.freed_bytes += tree_bytes(d.path());
     fs::remove_all(d.path(), ec);
     report.removed.push_back(d.path().string());

@@ -1,13 +1,32 @@
 #include "taskrunner/environment/install.hpp"
 
+#include <algorithm>
+#include <array>
 #include <regex>
 
 namespace taskrunner::environment {
 
+bool passes_to_installer(std::string_view name) {
+  if (!name.starts_with("PIP_") && !name.starts_with("UV_")) return true;
+  // Transport only: how to reach the one index, never what is installed.
+  static constexpr std::array<std::string_view, 12> kTransport = {
+      "UV_HTTP_TIMEOUT",      "UV_HTTP_RETRIES",        "UV_CONCURRENT_DOWNLOADS",
+      "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS",
+      "PIP_TIMEOUT",          "PIP_DEFAULT_TIMEOUT",    "PIP_RETRIES",
+      "PIP_CERT",             "PIP_CLIENT_CERT",        "PIP_PROXY"};
+  return std::find(kTransport.begin(), kTransport.end(), name) != kTransport.end();
+}
+
 util::EnvMap installer_env(const InstallContext& ctx) {
-  util::EnvMap env = ctx.base_env;
+  util::EnvMap env;
+  for (const auto& [k, v] : ctx.base_env) {
+    if (passes_to_installer(k)) env[k] = v;
+  }
   env.erase("VIRTUAL_ENV");
   env.erase("PYTHONHOME");
+  // Configuration files would change resolution behind the key's back, like the variables.
+  env["PIP_CONFIG_FILE"] = "/dev/null";
+  env["UV_NO_CONFIG"] = "1";
   if (ctx.installer.kind == tools::InstallerKind::uv) {
     if (ctx.cache_dir) {
       env["UV_CACHE_DIR"] = ctx.cache_dir->string();

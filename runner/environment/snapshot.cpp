@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -187,7 +188,8 @@ std::optional<SnapshotInfo> write_archive(const std::filesystem::path& dir,
 std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive_path,
                                             const std::filesystem::path& target,
                                             const std::string& expected_sha256,
-                                            std::uint64_t expected_bytes, std::string& error) {
+                                            std::uint64_t expected_bytes, std::string& error,
+                                            const std::function<bool()>& stop, bool& stopped) {
   SnapshotInfo info;
   HashingReader reader;
   reader.fd = ::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -236,6 +238,10 @@ std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive
     const int r = archive_read_next_header(in.get(), &entry);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK) return fail(archive_message(in.get(), "corrupt snapshot"));
+    if (stop && info.entries % 64 == 0 && stop()) {
+      stopped = true;
+      return fail("restore of " + archive_path.string() + " stopped");
+    }
     const std::string rel = archive_entry_pathname(entry);
     if (!safe_relative(rel)) return fail("unsafe path in snapshot: '" + rel + "'");
     const auto dest = target / rel;
@@ -309,10 +315,14 @@ util::Result<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
 util::Result<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
                                             const std::filesystem::path& target,
                                             const std::string& expected_sha256,
-                                            std::uint64_t expected_bytes) {
-  return result_of<SnapshotInfo>([&](std::string& e) {
-    return restore_archive(archive, target, expected_sha256, expected_bytes, e);
+                                            std::uint64_t expected_bytes,
+                                            const std::function<bool()>& stop) {
+  bool stopped = false;
+  auto r = result_of<SnapshotInfo>([&](std::string& e) {
+    return restore_archive(archive, target, expected_sha256, expected_bytes, e, stop, stopped);
   });
+  if (!r && stopped) return util::Status{r.error(), EINTR};
+  return r;
 }
 
 }  // namespace taskrunner::environment

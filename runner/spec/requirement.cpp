@@ -140,6 +140,7 @@ std::optional<std::string> parse_url(Cursor& c) {
 
 struct MarkerParser {
   Cursor& c;
+  int depth = 0;  ///< open parentheses: bounded, so hostile input cannot exhaust the stack
 
   std::optional<std::string> value() {
     c.skip_ws();
@@ -187,9 +188,13 @@ struct MarkerParser {
   std::optional<std::string> expr() {
     c.skip_ws();
     if (c.eat("(")) {
+      if (++depth > kMaxMarkerDepth) {
+        return "markers nested deeper than " + std::to_string(kMaxMarkerDepth) + " parentheses";
+      }
       if (auto e = disjunction()) return e;
       c.skip_ws();
       if (!c.eat(")")) return "missing ')' in marker";
+      --depth;
       return std::nullopt;
     }
     if (auto e = value()) return e;

@@ -104,8 +104,36 @@ void overlay_json(SpecInput& in, const std::string& json_text, const std::string
   }
 }
 
+namespace {
+
+/// `value` for an error message: at most 120 bytes of it, so a hostile input cannot blow up
+/// the record that names it.
+std::string quoted(const std::string& value) {
+  if (value.size() <= 120) return value;
+  return value.substr(0, 100) + "… (" + std::to_string(value.size()) + " bytes)";
+}
+
+/// A string that becomes one argv element of the user code: no NUL (it would silently cut the
+/// string in two) and shorter than the kernel's limit for one argument.
+void check_argv_string(const std::string& value, const std::string& field, const char* hint) {
+  if (value.find('\0') != std::string::npos) {
+    throw SpecError(field, "contains a NUL byte, which cannot reach Python's argv intact");
+  }
+  if (value.size() >= kMaxArgBytes) {
+    throw SpecError(field, "is " + std::to_string(value.size()) + " bytes; one argument may hold at most " +
+                               std::to_string(kMaxArgBytes - 1) + " (Linux MAX_ARG_STRLEN)" + hint);
+  }
+}
+
+}  // namespace
+
 TaskSpec validate(const SpecInput& in, bool require_code) {
   TaskSpec spec;
+  if (in.code) {
+    check_argv_string(*in.code, "PYTHON_CODE", ": put the code in a file and use PYTHON_CODE_FILE");
+  }
+  if (in.code_file) check_argv_string(*in.code_file, "PYTHON_CODE_FILE", "");
+  for (const auto& a : in.args) check_argv_string(a, "args", "");
   if (in.code && in.code_file) {
     throw SpecError("PYTHON_CODE", "both code and a code file are given; give only one");
   }
@@ -134,7 +162,7 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
 
   for (const auto& dep : in.deps) {
     if (auto e = check_requirement(dep)) {
-      throw SpecError("PYTHON_DEPS", "'" + dep + "' is not a valid requirement: " + *e);
+      throw SpecError("PYTHON_DEPS", "'" + quoted(dep) + "' is not a valid requirement: " + *e);
     }
     spec.python_deps.push_back({dep, {}, 0});
   }
@@ -152,7 +180,7 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
 
   for (const auto& attr : in.system_deps) {
     if (auto e = check_nix_attribute(attr)) {
-      throw SpecError("SYSTEM_DEPS", "'" + attr + "' " + *e);
+      throw SpecError("SYSTEM_DEPS", "'" + quoted(attr) + "' " + *e);
     }
     if (attr == "conda" || attr == "miniconda" || attr == "anaconda") {
       // The old platform installed Miniconda here; taskrunner does not (docs/system-deps.md).

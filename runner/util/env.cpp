@@ -46,13 +46,4 @@ std::optional<bool> parse_bool(const std::string& value) {
   return std::nullopt;
 }
 
-std::optional<long long> parse_seconds_ms(const std::string& value) {
-  if (value.empty() || value.size() > 15) return std::nullopt;
-  double seconds = 0;
-  const auto* end = value.data() + value.size();
-  const auto [ptr, ec] = std::from_chars(value.data(), end, seconds);
-  if (ec != std::errc() || ptr != end || !(seconds >= 0)) return std::nullopt;
-  return std::llround(seconds * 1000.0);
-}
-
 }  // namespace taskrunner::util

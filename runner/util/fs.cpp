@@ -12,6 +12,20 @@
 
 namespace taskrunner::util {
 
+bool ensure_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // open(2) returns the lowest free descriptor: this one. Not O_CLOEXEC: children inherit it.
+    const int got = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // NOLINT
+    if (got != fd) {
+      if (got >= 0) ::close(got);
+      return false;
+    }
+  }
+  return true;
+}
+
+
 std::string errno_message(std::string_view what, const std::filesystem::path& path, int err) {
   return std::string(what) + " " + path.string() + ": " + std::strerror(err);
 }

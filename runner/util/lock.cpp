@@ -27,8 +27,8 @@ FileLock::~FileLock() {
 int FileLock::release() { return std::exchange(fd_, -1); }
 
 Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milliseconds timeout,
-                           bool* waited, bool shared) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+                           bool* waited, bool shared, const std::function<bool()>& stop) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     const int err = errno;
     return Status{errno_message("cannot open lock file", path, err), err};
@@ -44,6 +44,9 @@ Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milli
       return Status{errno_message("cannot lock", path, err), err};
     }
     if (waited != nullptr) *waited = true;
+    if (stop && stop()) {
+      return Status{"stopped while waiting for the lock " + path.string(), EINTR};
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status{path.string() + " is still locked by another process after " +
                         std::to_string(timeout.count() / 1000) + " s",

@@ -5,6 +5,15 @@
 #include <regex>
 
 namespace taskrunner::util {
+namespace {
+
+int days_in_month(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+}  // namespace
 
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
   static const std::regex kRfc3339(
@@ -18,7 +27,9 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   tm.tm_hour = std::stoi(m[4]);
   tm.tm_min = std::stoi(m[5]);
   tm.tm_sec = std::stoi(m[6]);
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+  const int year = tm.tm_year + 1900;
+  if (year < 1970 || year > kMaxYear || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+      tm.tm_mday > days_in_month(year, tm.tm_mon + 1) || tm.tm_hour > 23 || tm.tm_min > 59 ||
       tm.tm_sec > 60) {
     return std::nullopt;
   }

@@ -185,14 +185,14 @@ class UvArgvContract(TaskrunnerTest):
     version = re.compile(r"uv-test-double")
 
     def env(self, **extra):
-        return super().env(UV_CALL_RECORDER_UV=REAL_UV or "", **extra)
+        return super().env(TASKRUNNER_TEST_REAL_UV=REAL_UV or "", **extra)
 
     def test_calls_and_environment(self):
         log = os.path.join(self.work, "uv-calls.jsonl")
         cache = tempfile.mkdtemp(prefix="taskrunner-e2e-uv-cache-", dir="/dev/shm")
         self.addCleanup(shutil.rmtree, cache, True)
         res = self.run_tr(env=self.env(PYTHON_CODE="import six", PYTHON_DEPS="six",
-                                       UV_TEST_DOUBLE_LOG=log, UV_CACHE_DIR=cache,
+                                       TASKRUNNER_TEST_UV_CALLS=log, UV_CACHE_DIR=cache,
                                        UV_LINK_MODE="symlink"))
         self.assertEqual(res.code, 0, res.stderr[-2000:])
         with open(log) as fh:
@@ -221,7 +221,7 @@ class UvArgvContract(TaskrunnerTest):
     def test_calls_without_cache(self):
         log = os.path.join(self.work, "uv-calls.jsonl")
         res = self.run_tr(env=self.env(PYTHON_CODE="import six", PYTHON_DEPS="six",
-                                       UV_TEST_DOUBLE_LOG=log, USE_CACHE="0"))
+                                       TASKRUNNER_TEST_UV_CALLS=log, USE_CACHE="0"))
         self.assertEqual(res.code, 0)
         with open(log) as fh:
             calls = [json.loads(line) for line in fh]
@@ -246,7 +246,7 @@ class UvCli(TaskrunnerTest):
     def uv_run(self, *argv, index=None):
         env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1",
                    UV_CACHE_DIR=self.cache, UV_DEFAULT_INDEX=index or self.server.url)
-        env.pop("UV_TEST_DOUBLE_LOG", None)
+        env.pop("TASKRUNNER_TEST_UV_CALLS", None)
         return subprocess.run([self.uv, *argv], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=300)
 

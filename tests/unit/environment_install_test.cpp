@@ -132,3 +132,29 @@ TEST(CountInstalled, CountsDistInfoDirs) {
   EXPECT_EQ(count_installed(venv / "missing"), 0U);
   std::filesystem::remove_all(venv);
 }
+
+TEST(InstallerEnv, ResolutionChangingVariablesNeverReachTheInstaller) {
+  for (const bool uv : {true, false}) {
+    auto c = uv_ctx();
+    if (!uv) c.installer = {};
+    c.base_env = {{"PATH", "/bin"},
+                  {"PIP_FIND_LINKS", "/tmp/evil"},
+                  {"PIP_EXTRA_INDEX_URL", "http://evil/simple"},
+                  {"UV_EXTRA_INDEX_URL", "http://evil/simple"},
+                  {"UV_FIND_LINKS", "/tmp/evil"},
+                  {"UV_PRERELEASE", "allow"},
+                  {"PIP_CONFIG_FILE", "/tmp/evil.conf"},
+                  {"PIP_CERT", "/etc/ssl/ca.pem"},
+                  {"UV_HTTP_TIMEOUT", "60"}};
+    const auto env = installer_env(c);
+    for (const char* gone : {"PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL",
+                             "UV_FIND_LINKS", "UV_PRERELEASE"}) {
+      EXPECT_EQ(env.count(gone), 0U) << gone;
+    }
+    EXPECT_EQ(env.at("PIP_CONFIG_FILE"), "/dev/null");
+    EXPECT_EQ(env.at("UV_NO_CONFIG"), "1");
+    EXPECT_EQ(env.at("PIP_CERT"), "/etc/ssl/ca.pem");
+    EXPECT_EQ(env.at("UV_HTTP_TIMEOUT"), "60");
+    EXPECT_EQ(env.at("PATH"), "/bin");
+  }
+}

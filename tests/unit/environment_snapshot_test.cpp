@@ -4,6 +4,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <unistd.h>
 
 #include <filesystem>
@@ -100,11 +102,17 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   TempDir t;
   fs::create_directories(t.path / "envs");
   const std::string key(64, 'a');
-  // A publish whose fill fails leaves only its temp dir: never an entry.
+  // A publish whose fill fails leaves nothing: no entry, no temp dir (a full volume).
   const auto failed =
       publish_entry(t.path, key, EnvMode::snapshot, {{"format", 1}},
-                    [](const fs::path&, nlohmann::json&) { return std::string("disk full"); });
+                    [](const fs::path& tmp, nlohmann::json&) {
+                      write(tmp / "venv.tar.zst", "partial");
+                      return std::string("disk full");
+                    });
   EXPECT_EQ(failed.error, "disk full");
+  EXPECT_TRUE(fs::is_empty(t.path / "envs"));
+  // What a killed builder leaves: its temp dir.
+  write(t.path / "envs" / (".tmp-" + key + "-snapshot-1-0") / "venv.tar.zst", "partial");
   std::string error;
   EXPECT_FALSE(*find_entry(t.path, key, EnvMode::snapshot));
   EXPECT_TRUE(list_entries(t.path).empty());
@@ -113,7 +121,12 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
                                    {"mode", "snapshot"},
                                    {"venv_path", "/tmp/v"},
                                    {"archive", {{"bytes", 10}, {"sha256", std::string(64, 'a')}}}};
-  const auto ok = publish_entry(t.path, key, EnvMode::snapshot, manifest, nullptr);
+  // The archive's real size must be what the manifest says.
+  const auto ok = publish_entry(t.path, key, EnvMode::snapshot, manifest,
+                                [](const fs::path& tmp, nlohmann::json&) {
+                                  write(tmp / "venv.tar.zst", "0123456789");
+                                  return std::string();
+                                });
   ASSERT_TRUE(ok.error.empty()) << ok.error;
   const auto found = find_entry(t.path, key, EnvMode::snapshot);
   ASSERT_TRUE(found && *found) << found.error();
@@ -122,7 +135,7 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   record_hit(*e);
   record_hit(*e);
   EXPECT_EQ((*find_entry(t.path, key, EnvMode::snapshot))->hits, 2U);
-  // The failed publish's temp dir: no builder holds the key's lock, so prune removes it.
+  // The killed builder's temp dir: no builder holds the key's lock, so prune removes it.
   const auto report = prune(t.path, std::nullopt, std::nullopt);
   ASSERT_EQ(report.removed.size(), 1U);
   EXPECT_NE(report.removed[0].find("/envs/.tmp-"), std::string::npos);
@@ -155,8 +168,10 @@ TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
         with("format", "1"), with("key", 7), with("mode", "fast"), with("venv_path", gone),
         with("archive", gone), with("archive", {{"bytes", 10}}),
         with("archive", {{"bytes", -1}, {"sha256", std::string(64, 'b')}}),
-        with("archive", {{"bytes", 10}, {"sha256", "short"}}), with("key", std::string(64, 'd'))}) {
+        with("archive", {{"bytes", 10}, {"sha256", "short"}}), with("key", std::string(64, 'd')),
+        with("archive", {{"bytes", 11}, {"sha256", std::string(64, 'b')}})}) {
     std::filesystem::create_directories(p.dir);
+    write(p.dir / "venv.tar.zst", "0123456789");
     write(p.manifest, text);
     std::string error;
     EXPECT_NO_THROW(error = find_entry(t.path, key, EnvMode::snapshot).error()) << text;
@@ -166,6 +181,34 @@ TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
   const auto e = find_entry(t.path, key, EnvMode::snapshot);
   ASSERT_TRUE(e && *e) << e.error();
   EXPECT_EQ((*e)->archive_sha256, std::string(64, 'b'));
+  // A manifest reached through a symlink is refused.
+  fs::remove(p.manifest);
+  write(t.path / "elsewhere.json", good.dump());
+  fs::create_symlink(t.path / "elsewhere.json", p.manifest);
+  EXPECT_FALSE(find_entry(t.path, key, EnvMode::snapshot));
+}
+
+TEST(EnvCache, InPlaceManifestsNameOnlyTheirOwnVenv) {
+  TempDir t;
+  const std::string key(64, 'e');
+  const auto p = entry_paths(t.path, key, EnvMode::inplace);
+  fs::create_directories(p.dir);
+  const auto own = (t.path / "venvs" / (key + "-0123456789abcdef")).string();
+  for (const auto& [venv_path, bytes, valid] :
+       std::vector<std::tuple<std::string, std::uint64_t, bool>>{
+           {own, 100, true},
+           {"/tmp/victim", 100, false},
+           {(t.path / "venvs" / (std::string(64, 'f') + "-0123456789abcdef")).string(), 100, false},
+           {(t.path / "venvs" / (key + "-0123456789abcdef") / "..").string(), 100, false},
+           {own, kMaxEntryBytes + 1, false}}) {
+    write(p.manifest, nlohmann::json{{"format", 1},
+                                     {"key", key},
+                                     {"mode", "inplace"},
+                                     {"venv_path", venv_path},
+                                     {"venv_bytes", bytes}}
+                          .dump());
+    EXPECT_EQ(find_entry(t.path, key, EnvMode::inplace).ok(), valid) << venv_path << " " << bytes;
+  }
 }
 
 TEST(EnvCache, ModeChoice) {

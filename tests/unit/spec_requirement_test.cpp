@@ -90,3 +90,16 @@ TEST(ParseRequirements, RejectsPipOptionsNamingTheLine) {
     EXPECT_EQ(parsed.error().rfind("line 2: ", 0), 0U) << parsed.error();
   }
 }
+
+TEST(CheckRequirement, MarkerNestingIsBounded) {
+  const auto nested = [](int n) {
+    return "six; " + std::string(static_cast<std::size_t>(n), '(') + "python_version > '3'" +
+           std::string(static_cast<std::size_t>(n), ')');
+  };
+  EXPECT_FALSE(check_requirement(nested(taskrunner::spec::kMaxMarkerDepth)));
+  const auto deep = check_requirement(nested(taskrunner::spec::kMaxMarkerDepth + 1));
+  ASSERT_TRUE(deep);
+  EXPECT_NE(deep->find("nested deeper than"), std::string::npos) << *deep;
+  // 35,000 open parentheses once overflowed the stack (exit 139): now a plain error.
+  EXPECT_TRUE(check_requirement("six;" + std::string(35000, '(')));
+}

@@ -66,9 +66,12 @@ struct EntryPaths {
 };
 EntryPaths entry_paths(const std::filesystem::path& root, const std::string& key, EnvMode mode);
 
-/// The published entry for `key`/`mode`; nullopt when none is published. Fails when the
-/// manifest is not a valid manifest of this format (wrong types, missing fields, another key or
-/// mode, a snapshot without archive bytes and a 64-digit sha256): the caller then rejects the
+/// The published entry for `key`/`mode`; nullopt when none is published. Everything on the
+/// shared volume is untrusted (docs/security.md): fails when the entry dir or its manifest is a
+/// symlink, or the manifest is not a valid manifest of this format (wrong types, missing fields,
+/// another key or mode, a key that is not 64 hex digits, a snapshot whose archive.bytes differs
+/// from the archive file's size or without a 64-digit sha256, an in-place venv_path other than
+/// <root>/venvs/<key>-<16 hex>, venv_bytes above kMaxEntryBytes): the caller then rejects the
 /// entry and rebuilds. Never throws for what is in the file.
 util::Result<std::optional<Entry>> find_entry(const std::filesystem::path& root,
                                               const std::string& key, EnvMode mode);
@@ -116,15 +119,19 @@ std::uint64_t tree_bytes(const std::filesystem::path& dir);
 struct PruneReport {
   std::vector<std::string> removed;  ///< entry dirs, temp dirs and orphan venvs removed
   std::vector<std::string> kept_in_use;
+  std::vector<std::string> refused;  ///< why nothing was pruned (a symlinked cache dir)
   std::uint64_t freed_bytes = 0;
   std::uint64_t remaining_bytes = 0;
 };
+
+/// Largest in-place venv size a manifest may claim (256 GiB); more is an invalid manifest.
+inline constexpr std::uint64_t kMaxEntryBytes = std::uint64_t{256} << 30;
 
 /// Least-recently-used pruning: removes temp dirs and orphaned in-place venvs whose builder is
 /// gone (build lock free), entries unused for longer than `max_age`, then the least recently
 /// used entries until the total is at most `max_bytes`. An entry in use (its use lock held by a
 /// runner) is never removed.
 PruneReport prune(const std::filesystem::path& root, std::optional<std::uint64_t> max_bytes,
-                  std::optional<std::chrono::hours> max_age);
+                  std::optional<std::chrono::seconds> max_age);
 
 }  // namespace taskrunner::environment

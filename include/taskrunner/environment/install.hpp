@@ -27,11 +27,21 @@ struct InstallContext {
   util::EnvMap base_env;                 ///< the environment to start from
 };
 
+/// Whether the pod's variable `name` reaches the installer. Every PIP_* and UV_* variable is
+/// dropped (it could change what is installed without changing the environment cache's key:
+/// PIP_FIND_LINKS, UV_EXTRA_INDEX_URL, UV_PRERELEASE, …) except the transport settings
+/// UV_HTTP_TIMEOUT, UV_HTTP_RETRIES, UV_CONCURRENT_{DOWNLOADS,BUILDS,INSTALLS}, UV_NATIVE_TLS,
+/// PIP_TIMEOUT, PIP_DEFAULT_TIMEOUT, PIP_RETRIES, PIP_CERT, PIP_CLIENT_CERT, PIP_PROXY
+/// (README "Installer configuration"). Any other variable passes.
+bool passes_to_installer(std::string_view name);
+
 /// The installer's environment. uv: UV_CACHE_DIR (or UV_NO_CACHE=1), UV_PYTHON_DOWNLOADS=never,
 /// UV_LINK_MODE=<ctx.link_mode> with a cache (taskrunner's choice replaces any inherited value),
 /// UV_NO_PROGRESS=1 when stderr is not a terminal, UV_DEFAULT_INDEX and UV_INDEX_URL (older uv) for
 /// the index. pip: PIP_CACHE_DIR=<cache>/pip, PIP_INDEX_URL, PIP_DISABLE_PIP_VERSION_CHECK=1,
-/// PIP_NO_INPUT=1. The index URL travels only in the environment so it never shows in argv or logs.
+/// PIP_NO_INPUT=1. Both: only the variables passes_to_installer() lets through, plus
+/// PIP_CONFIG_FILE=/dev/null and UV_NO_CONFIG=1 (no pip.conf or uv.toml is read either).
+/// The index URL travels only in the environment so it never shows in argv or logs.
 util::EnvMap installer_env(const InstallContext& ctx);
 
 /// `uv venv <venv> --python <base>`; for pip `<base> -m venv --clear [--without-pip] <venv>`:

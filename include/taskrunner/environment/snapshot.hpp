@@ -3,6 +3,7 @@
 // (only the tar format and the zstd filter are linked; see README "Static binary").
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -31,10 +32,13 @@ util::Result<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
 /// _SECURE_NODOTDOT, _SECURE_SYMLINKS), are refused. The whole archive is read, and its sha256
 /// and size must equal `expected_sha256` / `expected_bytes` (from the manifest). On any failure
 /// `target` is removed again and the failure says why; on success the info read.
+/// `stop` (if given) is asked every 64 entries: true ends the restore (target removed) with a
+/// failure whose errno is EINTR — the archive is not at fault then.
 util::Result<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
                                             const std::filesystem::path& target,
                                             const std::string& expected_sha256,
-                                            std::uint64_t expected_bytes);
+                                            std::uint64_t expected_bytes,
+                                            const std::function<bool()>& stop = {});
 
 /// sha256 (hex) of a whole file, read in 1 MiB chunks; fails (errno text) when unreadable.
 util::Result<std::string> sha256_file(const std::filesystem::path& path);

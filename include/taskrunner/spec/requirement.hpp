@@ -15,8 +15,13 @@ namespace taskrunner::spec {
 /// (bare or in parentheses) or "@ URL" (http, https or file), optional "; markers" using only the
 /// PEP 508 marker variables. Anything else — shell metacharacters such as `$(`, backticks, `|`,
 /// newlines, unknown marker words — is rejected.
+/// Marker parentheses may nest at most kMaxMarkerDepth deep (PEP 508 sets no bound; real
+/// markers use one or two levels), so a hostile requirement cannot exhaust the stack.
 /// Returns std::nullopt when valid, otherwise a sentence saying what is wrong.
 std::optional<std::string> check_requirement(std::string_view requirement);
+
+/// Deepest nesting of parentheses accepted in a marker.
+inline constexpr int kMaxMarkerDepth = 32;
 
 /// PEP 503 normalised name: lower case, runs of [-_.] replaced by a single '-'.
 std::string normalize_name(std::string_view name);

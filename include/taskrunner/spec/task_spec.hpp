@@ -53,8 +53,12 @@ SpecInput from_environment(const util::EnvMap& env);
 /// Throws SpecError for malformed JSON, unknown fields or wrong types, naming the field.
 void overlay_json(SpecInput& input, const std::string& json_text, const std::string& source);
 
+/// Bytes one argv string may hold, its NUL included (Linux MAX_ARG_STRLEN, execve(2)).
+inline constexpr std::size_t kMaxArgBytes = 131072;
+
 /// Validates everything and loads referenced files: exactly one of code / code file, non-empty
-/// code, readable code and requirements files, PEP 508 requirements, pip options other than
+/// code; code, code file path and args without NUL bytes and each under kMaxArgBytes (inline
+/// code of 128 KiB or more is refused: use a code file), readable code and requirements files, PEP 508 requirements, pip options other than
 /// --hash refused, nixpkgs attribute paths, an http(s) index URL. Reads files but creates none.
 /// Throws SpecError naming the field. `require_code` false (for `taskrunner doctor`) accepts a
 /// spec without code.

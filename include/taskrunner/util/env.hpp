@@ -23,8 +23,5 @@ std::vector<std::string> to_envp(const EnvMap& env);
 /// Returns nullopt for anything else so the caller can name the bad field.
 std::optional<bool> parse_bool(const std::string& value);
 
-/// Parses a non-negative decimal number of seconds (fractions allowed, e.g. "2.5") into
-/// milliseconds. Returns nullopt on anything else.
-std::optional<long long> parse_seconds_ms(const std::string& value);
 
 }  // namespace taskrunner::util

@@ -11,6 +11,12 @@
 
 namespace taskrunner::util {
 
+/// Makes sure descriptors 0, 1 and 2 are open: each closed one is opened on /dev/null (stdin
+/// read-only, stdout/stderr write-only), as init systems do, so no descriptor taskrunner opens
+/// later (an eventfd, a log file) can become "stdout" and be written to by mistake. Call first
+/// thing in main(). Returns false when /dev/null cannot be opened (then nothing is safe to log).
+bool ensure_standard_fds();
+
 /// Formats "<what> <path>: <strerror(err)>" — the one shape every errno is reported in.
 std::string errno_message(std::string_view what, const std::filesystem::path& path, int err);
 

@@ -3,6 +3,7 @@
 // holder exits or dies, so a killed pod never leaves a stale lock.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -34,7 +35,11 @@ class FileLock {
 /// "still locked by another process after N s" (errno EWOULDBLOCK).
 /// `waited` (if given) is set to whether another process held the lock at first.
 /// `shared`: a shared lock (LOCK_SH), which excludes only exclusive holders.
+/// `stop` (if given) is asked between two tries; true ends the wait at once with errno EINTR
+/// (a terminating signal or a deadline must not wait out the timeout). The lock file is opened
+/// with O_NOFOLLOW: a symlink planted in its place is refused (ELOOP), never followed.
 Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milliseconds timeout,
-                           bool* waited = nullptr, bool shared = false);
+                           bool* waited = nullptr, bool shared = false,
+                           const std::function<bool()>& stop = {});
 
 }  // namespace taskrunner::util

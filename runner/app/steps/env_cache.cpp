@@ -43,7 +43,13 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
                  {"root", s.env_cache.string()},
                  {"filesystem", environment::filesystem_type(s.env_cache)}};
   for (const char* dir : {"envs", "locks", "venvs"}) {
-    if (const auto made = util::make_dirs(s.env_cache / dir); !made.ok()) {
+    auto made = util::make_dirs(s.env_cache / dir);
+    std::error_code ec;
+    if (made.ok() && std::filesystem::is_symlink(s.env_cache / dir, ec)) {
+      // Entries, locks and venvs stay inside the cache volume: a symlink is never followed.
+      made.error = (s.env_cache / dir).string() + " is a symlink";
+    }
+    if (!made.ok()) {
       plan.detail["error"] = made.error;
       report::log().warn(
           "environment cache disabled: {} (hint: mount a writable volume at "
@@ -79,7 +85,8 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
   return plan;
 }
 
-bool use_env_hit(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) {
+bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
+                 std::filesystem::path& venv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string error;
   plan.use_lock = use_lock(plan);
@@ -88,8 +95,21 @@ bool use_env_hit(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) 
   if (plan.mode == environment::EnvMode::snapshot) {
     std::error_code ec;
     std::filesystem::remove_all(venv, ec);
-    const auto info =
-        environment::restore_snapshot(plan.paths.archive, venv, entry.archive_sha256, entry.bytes);
+    int signal = 0;
+    const auto stop = [&] {
+      if (cp.supervisor != nullptr) signal = cp.supervisor->pending_termination();
+      return signal != 0;
+    };
+    const auto info = environment::restore_snapshot(plan.paths.archive, venv,
+                                                    entry.archive_sha256, entry.bytes, stop);
+    if (!info && info.status().err == EINTR && signal != 0) {
+      // Stopped, not broken: the entry stays; the half-restored venv is already removed.
+      throw report::StepError(report::Id::venv, report::FailureKind::terminated,
+                              "stopped by signal " + std::to_string(signal) +
+                                  " while restoring the environment snapshot",
+                              std::string(report::hint_for(report::Failure::terminated).text),
+                              {{"reason", "terminated"}, {"signal", signal}}, signal);
+    }
     if (!info) error = info.error();
     if (info) {
       ok = true;
@@ -138,6 +158,9 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
     plan.build_lock.reset();
     return;
   }
+  // In place, this run goes on using the venv it publishes: hold the use lock from before the
+  // entry appears, so a concurrent prune can never take it away in between.
+  if (plan.mode == environment::EnvMode::inplace) plan.use_lock = use_lock(plan);
   const auto published =
       environment::publish_venv(s.env_cache, plan.key, plan.mode, venv, plan.material);
   plan.detail["publish_ms"] = ms_since(t0);
@@ -146,7 +169,6 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
     report::log().warn("environment cache: not published: {}", published.error);
   } else {
     plan.detail["bytes"] = published.bytes;
-    if (plan.mode == environment::EnvMode::inplace) plan.use_lock = use_lock(plan);
   }
   plan.build_lock.reset();
 }

@@ -88,8 +88,10 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
                        const std::string& index);
 /// Uses a hit: restores the snapshot into `venv` or points `venv` at the in-place venv, holding
 /// the entry's use lock for the rest of the run. false (entry rejected and removed, result
-/// "rebuilt") when the entry is damaged.
-bool use_env_hit(EnvPlan& plan, const Settings& s, std::filesystem::path& venv);
+/// "rebuilt") when the entry is damaged. A terminating signal during a restore throws the
+/// `venv` StepError (reason "terminated", exit 128+n) and leaves the entry alone.
+bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
+                 std::filesystem::path& venv);
 /// After a successful install: compiles bytecode, publishes the venv and releases the build
 /// lock. A failure here is logged and recorded, never fails the run.
 void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& venv,

@@ -15,10 +15,34 @@ using report::Id;
 using report::StepError;
 
 /// Miss: one runner per key builds; the others wait for its lock and then use its entry.
-/// true when that entry was used.
-bool wait_for_builder(EnvPlan& plan, const Settings& s, std::filesystem::path& venv) {
+/// true when that entry was used. The wait ends early on a terminating signal (exit 128+n) and
+/// at ARGO_DEADLINE, like any step.
+bool wait_for_builder(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
+                      std::filesystem::path& venv) {
   bool waited = false;
-  auto lock = util::lock_file(plan.paths.build_lock, s.install_timeout, &waited);
+  int signal = 0;
+  const auto limit = bounded(s.install_timeout, s);
+  const auto wait_until =
+      std::chrono::steady_clock::now() + limit.applied.value_or(s.install_timeout);
+  const auto stop = [&] {
+    if (cp.supervisor != nullptr) signal = cp.supervisor->pending_termination();
+    return signal != 0 || (limit.by_deadline && std::chrono::steady_clock::now() >= wait_until);
+  };
+  auto lock = util::lock_file(plan.paths.build_lock, limit.applied.value_or(s.install_timeout),
+                              &waited, false, stop);
+  if (signal != 0) {
+    throw StepError(Id::venv, FailureKind::terminated,
+                    "stopped by signal " + std::to_string(signal) +
+                        " while waiting for another runner to build this environment",
+                    std::string(report::hint_for(report::Failure::terminated).text),
+                    {{"reason", "terminated"}, {"signal", signal}}, signal);
+  }
+  if (!lock && limit.by_deadline) {
+    throw StepError(Id::venv, FailureKind::timeout,
+                    "waiting for another runner to build this environment reached ARGO_DEADLINE",
+                    std::string(report::hint_for(report::Failure::deadline).text),
+                    {{"reason", "deadline"}});
+  }
   if (!lock) {
     report::log().warn("environment cache: {}; building without it", lock.error());
     plan.enabled = false;
@@ -30,7 +54,7 @@ bool wait_for_builder(EnvPlan& plan, const Settings& s, std::filesystem::path& v
   auto found = environment::find_entry(s.env_cache, plan.key, plan.mode);
   plan.hit = found ? std::move(*found) : std::nullopt;
   plan.detail["waited_for_other_builder"] = true;
-  if (plan.hit && use_env_hit(plan, s, venv)) {
+  if (plan.hit && use_env_hit(cp, plan, s, venv)) {
     plan.build_lock.reset();
     return true;
   }
@@ -73,7 +97,7 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                 {"installer", installer.kind == tools::InstallerKind::uv ? "uv" : "pip"}};
     if (plan.enabled) {
       const bool used =
-          (plan.hit && use_env_hit(plan, s, ictx.venv)) || wait_for_builder(plan, s, ictx.venv);
+          (plan.hit && use_env_hit(cp, plan, s, ictx.venv)) || wait_for_builder(cp, plan, s, ictx.venv);
       if (!used && plan.enabled && plan.mode == environment::EnvMode::inplace) {
         ictx.venv = environment::inplace_venv_dir(s.env_cache, plan.key);
       }
