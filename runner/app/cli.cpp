@@ -9,8 +9,8 @@
 
 #include "steps/steps.hpp"
 #include "taskrunner/app/cache_cmd.hpp"
-#include "taskrunner/app/report_cmd.hpp"
 #include "taskrunner/app/pipeline.hpp"
+#include "taskrunner/app/report_cmd.hpp"
 #include "taskrunner/app/run_outputs.hpp"
 #include "taskrunner/app/settings.hpp"
 #include "taskrunner/environment/system_env.hpp"

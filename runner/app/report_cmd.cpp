@@ -49,11 +49,12 @@ int summary_main(const std::vector<std::string>& paths, bool json) {
 
 int report_main(const std::vector<std::string>& args) {
   po::options_description desc("report options");
-  desc.add_options()("help,h", "print this help")(
-      "svg", po::value<std::string>()->value_name("OUT"), "also write the timeline as an SVG image")(
+  desc.add_options()("help,h", "print this help")("svg",
+                                                  po::value<std::string>()->value_name("OUT"),
+                                                  "also write the timeline as an SVG image")(
       "summary", "summarise every checkpoints.json under the given DIRs")(
       "json", "with --summary: print JSON")("file", po::value<std::vector<std::string>>(),
-                                             "checkpoints.json, or DIRs with --summary");
+                                            "checkpoints.json, or DIRs with --summary");
   po::positional_options_description pos;
   pos.add("file", -1);
   po::variables_map vm;
@@ -62,8 +63,8 @@ int report_main(const std::vector<std::string>& args) {
   } catch (const po::error& e) {
     return report_error(e.what());
   }
-  const auto files =
-      vm.count("file") != 0U ? vm["file"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const auto files = vm.count("file") != 0U ? vm["file"].as<std::vector<std::string>>()
+                                            : std::vector<std::string>{};
   if (vm.count("help") != 0U) {
     std::cout << kReportUsage;
     return 0;

@@ -106,8 +106,7 @@ Settings load_settings(const util::EnvMap& env) {
   s.grace = seconds_var(env, "TASKRUNNER_GRACE_SECONDS", s.grace);
   s.pushgateway_url = util::get(env, "TASKRUNNER_PUSHGATEWAY_URL");
   if (s.pushgateway_url && s.pushgateway_url->empty()) s.pushgateway_url.reset();
-  s.pushgateway_timeout =
-      seconds_var(env, "TASKRUNNER_PUSHGATEWAY_TIMEOUT", s.pushgateway_timeout);
+  s.pushgateway_timeout = seconds_var(env, "TASKRUNNER_PUSHGATEWAY_TIMEOUT", s.pushgateway_timeout);
   s.template_name = util::get(env, "TASKRUNNER_TEMPLATE_NAME").value_or("");
   if (util::get(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS")) {
     const auto k8s = seconds_var(env, "ARGO_TERMINATION_GRACE_PERIOD_SECONDS", {});
@@ -115,7 +114,10 @@ Settings load_settings(const util::EnvMap& env) {
   }
   if (auto d = util::get(env, "ARGO_DEADLINE")) {
     s.deadline = util::parse_rfc3339(*d);
-    if (!s.deadline) throw SettingsError("ARGO_DEADLINE", "'" + *d + "' is not an RFC 3339 time on a real date from 1970 to " + std::to_string(util::kMaxYear));
+    if (!s.deadline)
+      throw SettingsError("ARGO_DEADLINE",
+                          "'" + *d + "' is not an RFC 3339 time on a real date from 1970 to " +
+                              std::to_string(util::kMaxYear));
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
   s.termination_log = termination_log_path(env);

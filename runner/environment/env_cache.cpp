@@ -145,7 +145,8 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
     const auto venvs = dir.parent_path().parent_path() / "venvs";
     const auto n = e.venv_path.filename().string();
     if (e.venv_path.parent_path() != venvs || n.size() != 64 + 1 + 16 ||
-        n.compare(0, 64, e.key) != 0 || n[64] != '-' || !is_hex(std::string_view(n).substr(65), 16)) {
+        n.compare(0, 64, e.key) != 0 || n[64] != '-' ||
+        !is_hex(std::string_view(n).substr(65), 16)) {
       return invalid("venv_path is not <root>/venvs/<key>-<nonce> of this cache");
     }
   }
@@ -160,11 +161,13 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
     if (!is_hex(e.archive_sha256, 64)) return invalid("archive.sha256 is not 64 hex digits");
     // The size counted by prune is the archive's real one, never only the manifest's word.
     struct stat ast {};
-    if (!real_file(dir / "venv.tar.zst", ast) || static_cast<std::uint64_t>(ast.st_size) != e.bytes) {
+    if (!real_file(dir / "venv.tar.zst", ast) ||
+        static_cast<std::uint64_t>(ast.st_size) != e.bytes) {
       return invalid("archive.bytes differs from the archive file's size");
     }
   } else if (m.contains("venv_bytes")) {
-    if (!m["venv_bytes"].is_number_unsigned() || m["venv_bytes"].get<std::uint64_t>() > kMaxEntryBytes) {
+    if (!m["venv_bytes"].is_number_unsigned() ||
+        m["venv_bytes"].get<std::uint64_t>() > kMaxEntryBytes) {
       return invalid("venv_bytes is not a byte count up to " + std::to_string(kMaxEntryBytes));
     }
     e.bytes = m["venv_bytes"].get<std::uint64_t>();

@@ -9,11 +9,18 @@ namespace taskrunner::environment {
 bool passes_to_installer(std::string_view name) {
   if (!name.starts_with("PIP_") && !name.starts_with("UV_")) return true;
   // Transport only: how to reach the one index, never what is installed.
-  static constexpr std::array<std::string_view, 12> kTransport = {
-      "UV_HTTP_TIMEOUT",      "UV_HTTP_RETRIES",        "UV_CONCURRENT_DOWNLOADS",
-      "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_INSTALLS", "UV_NATIVE_TLS",
-      "PIP_TIMEOUT",          "PIP_DEFAULT_TIMEOUT",    "PIP_RETRIES",
-      "PIP_CERT",             "PIP_CLIENT_CERT",        "PIP_PROXY"};
+  static constexpr std::array<std::string_view, 12> kTransport = {"UV_HTTP_TIMEOUT",
+                                                                  "UV_HTTP_RETRIES",
+                                                                  "UV_CONCURRENT_DOWNLOADS",
+                                                                  "UV_CONCURRENT_BUILDS",
+                                                                  "UV_CONCURRENT_INSTALLS",
+                                                                  "UV_NATIVE_TLS",
+                                                                  "PIP_TIMEOUT",
+                                                                  "PIP_DEFAULT_TIMEOUT",
+                                                                  "PIP_RETRIES",
+                                                                  "PIP_CERT",
+                                                                  "PIP_CLIENT_CERT",
+                                                                  "PIP_PROXY"};
   return std::find(kTransport.begin(), kTransport.end(), name) != kTransport.end();
 }
 

@@ -1,8 +1,8 @@
 #include "taskrunner/report/metrics.hpp"
 
-#include <chrono>
 #include <array>
 #include <charconv>
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -118,8 +118,8 @@ std::string render_metrics(const nlohmann::json& doc) {
       w.sample("taskrunner_installer_info", {{"installer", installer}}, 1);
     }
   }
-  if (const auto* deps = find(doc, "python_deps"); deps != nullptr && (*deps).contains("detail") &&
-                                                   (*deps)["detail"].is_object()) {
+  if (const auto* deps = find(doc, "python_deps");
+      deps != nullptr && (*deps).contains("detail") && (*deps)["detail"].is_object()) {
     const auto& d = (*deps)["detail"];
     if (d.contains("installed_distributions") && d["installed_distributions"].is_number()) {
       w.single("taskrunner_installed_distributions",
@@ -132,7 +132,8 @@ std::string render_metrics(const nlohmann::json& doc) {
              doc["exit_code"].get<double>());
   }
   const auto started = doc.contains("started_at") ? doc["started_at"] : nlohmann::json();
-  if (const auto* code = find(doc, "user_code"); code != nullptr && str(*code, "status") != "skipped") {
+  if (const auto* code = find(doc, "user_code");
+      code != nullptr && str(*code, "status") != "skipped") {
     if (const auto s = seconds_between(started, (*code)["started_at"])) {
       w.single("taskrunner_time_to_user_code_seconds",
                "Seconds from the start of the run to the start of the user code.", *s);

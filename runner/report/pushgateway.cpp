@@ -25,8 +25,8 @@ std::string base64url(const std::string& in) {
   base64_encode_ctx ctx;
   base64url_encode_init(&ctx);
   auto* dst = out.data();
-  std::size_t n = base64_encode_update(&ctx, dst, in.size(),
-                                       reinterpret_cast<const std::uint8_t*>(in.data()));
+  std::size_t n =
+      base64_encode_update(&ctx, dst, in.size(), reinterpret_cast<const std::uint8_t*>(in.data()));
   n += base64_encode_final(&ctx, dst + n);
   out.resize(n);
   while (!out.empty() && out.back() == '=') out.pop_back();  // padding is optional
@@ -88,8 +88,8 @@ util::Status push_metrics(const std::string& base_url,
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {
-      result = util::Status{std::string("push to ") + spec::redact_url(base_url) + " failed: " +
-                            x.what()};
+      result = util::Status{std::string("push to ") + spec::redact_url(base_url) +
+                            " failed: " + x.what()};
     }
   });
   io.run_for(timeout);

@@ -78,9 +78,9 @@ bool Summary::add(const nlohmann::json& d) {
     const auto cache = fields::str((*sys)["detail"], "cache");
     if (!cache.empty()) ++nix_[cache];
   }
-  if (const auto* code = fields::find(d, "user_code");
-      code != nullptr && fields::str(*code, "status") != "skipped" &&
-      !fields::str(*code, "started_at").empty()) {
+  if (const auto* code = fields::find(d, "user_code"); code != nullptr &&
+                                                       fields::str(*code, "status") != "skipped" &&
+                                                       !fields::str(*code, "started_at").empty()) {
     const auto& started = d.contains("started_at") ? d["started_at"] : nlohmann::json();
     if (const auto s = fields::seconds_between(started, (*code)["started_at"])) {
       time_to_code_s_.push_back(*s);
@@ -186,8 +186,8 @@ std::string Summary::to_text() const {
                       runs_, unreadable_, foreign_);
   out += line;
   (void)std::snprintf(line, sizeof line, "%-13s %6s %6s %6s %6s %7s %7s %8s %8s %8s\n",
-                      "checkpoint", "runs", "ok", "warn", "failed", "skipped", "timeout",
-                      "p50 ms", "p95 ms", "max ms");
+                      "checkpoint", "runs", "ok", "warn", "failed", "skipped", "timeout", "p50 ms",
+                      "p95 ms", "max ms");
   out += line;
   for (const auto& info : kCheckpoints) {
     const std::string id(info.name);
@@ -226,7 +226,8 @@ std::string Summary::to_text() const {
   for (const auto& f : j["failures"]) {
     out += "  " + std::to_string(f["count"].get<std::size_t>()) + "  " +
            f["kind"].get<std::string>() + " (at " + f["checkpoint"].get<std::string>() + ")";
-    if (!f["hint"].get<std::string>().empty()) out += "\n     hint: " + f["hint"].get<std::string>();
+    if (!f["hint"].get<std::string>().empty())
+      out += "\n     hint: " + f["hint"].get<std::string>();
     out += "\n";
   }
   return out;

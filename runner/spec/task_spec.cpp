@@ -120,7 +120,8 @@ void check_argv_string(const std::string& value, const std::string& field, const
     throw SpecError(field, "contains a NUL byte, which cannot reach Python's argv intact");
   }
   if (value.size() >= kMaxArgBytes) {
-    throw SpecError(field, "is " + std::to_string(value.size()) + " bytes; one argument may hold at most " +
+    throw SpecError(field, "is " + std::to_string(value.size()) +
+                               " bytes; one argument may hold at most " +
                                std::to_string(kMaxArgBytes - 1) + " (Linux MAX_ARG_STRLEN)" + hint);
   }
 }

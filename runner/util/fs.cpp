@@ -25,7 +25,6 @@ bool ensure_standard_fds() {
   return true;
 }
 
-
 std::string errno_message(std::string_view what, const std::filesystem::path& path, int err) {
   return std::string(what) + " " + path.string() + ": " + std::strerror(err);
 }

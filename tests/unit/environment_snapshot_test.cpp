@@ -5,8 +5,8 @@
 #include <archive_entry.h>
 #include <gtest/gtest.h>
 
-#include <tuple>
 #include <unistd.h>
+#include <tuple>
 
 #include <filesystem>
 #include <fstream>
@@ -103,12 +103,11 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   fs::create_directories(t.path / "envs");
   const std::string key(64, 'a');
   // A publish whose fill fails leaves nothing: no entry, no temp dir (a full volume).
-  const auto failed =
-      publish_entry(t.path, key, EnvMode::snapshot, {{"format", 1}},
-                    [](const fs::path& tmp, nlohmann::json&) {
-                      write(tmp / "venv.tar.zst", "partial");
-                      return std::string("disk full");
-                    });
+  const auto failed = publish_entry(t.path, key, EnvMode::snapshot, {{"format", 1}},
+                                    [](const fs::path& tmp, nlohmann::json&) {
+                                      write(tmp / "venv.tar.zst", "partial");
+                                      return std::string("disk full");
+                                    });
   EXPECT_EQ(failed.error, "disk full");
   EXPECT_TRUE(fs::is_empty(t.path / "envs"));
   // What a killed builder leaves: its temp dir.

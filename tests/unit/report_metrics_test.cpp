@@ -33,7 +33,8 @@ bool has(const std::string& text, const std::string& line) {
 TEST(Metrics, SeriesFromTheDocument) {
   const auto m = render_metrics(doc());
   EXPECT_TRUE(has(m, R"(taskrunner_checkpoint_duration_seconds{checkpoint="venv"} 0.07)")) << m;
-  EXPECT_TRUE(has(m, R"(taskrunner_checkpoint_status{checkpoint="python_deps",status="skipped"} 1)"));
+  EXPECT_TRUE(
+      has(m, R"(taskrunner_checkpoint_status{checkpoint="python_deps",status="skipped"} 1)"));
   EXPECT_TRUE(has(m, R"(taskrunner_env_cache_result{result="hit",mode="snapshot\"x"} 1)"));
   EXPECT_TRUE(has(m, "taskrunner_env_cache_restored_bytes 1234"));
   EXPECT_TRUE(has(m, R"(taskrunner_installer_info{installer="uv"} 1)"));

@@ -50,8 +50,8 @@ struct Settings {
   /// TASKRUNNER_PUSHGATEWAY_TIMEOUT (s): bound of the whole push, default 2 s.
   std::chrono::milliseconds pushgateway_timeout{std::chrono::seconds(2)};
   std::string template_name;  ///< TASKRUNNER_TEMPLATE_NAME: the Pushgateway's `template` label
-  bool exec = false;    ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
-  bool doctor = false;  ///< `taskrunner doctor`: preflight checkpoints only, no files written
+  bool exec = false;          ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
+  bool doctor = false;        ///< `taskrunner doctor`: preflight checkpoints only, no files written
   std::chrono::milliseconds network_timeout{
       std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)

@@ -14,7 +14,8 @@ namespace taskrunner::report {
 /// every value base64url-encoded with the `@base64` suffix on its label (the Pushgateway's rule
 /// for values that may hold `/` or be empty; an empty value is "="). Labels are used as given
 /// and must match [a-zA-Z_][a-zA-Z0-9_]*.
-std::string pushgateway_group_path(const std::vector<std::pair<std::string, std::string>>& grouping);
+std::string pushgateway_group_path(
+    const std::vector<std::pair<std::string, std::string>>& grouping);
 
 /// PUTs `body` (text exposition format) to `<base_url>/metrics/…` (pushgateway_group_path) over
 /// HTTP/1.1, the whole exchange — name lookup, connect, request, answer — bounded by `timeout`

@@ -58,7 +58,8 @@ inline constexpr std::size_t kMaxArgBytes = 131072;
 
 /// Validates everything and loads referenced files: exactly one of code / code file, non-empty
 /// code; code, code file path and args without NUL bytes and each under kMaxArgBytes (inline
-/// code of 128 KiB or more is refused: use a code file), readable code and requirements files, PEP 508 requirements, pip options other than
+/// code of 128 KiB or more is refused: use a code file), readable code and requirements files, PEP
+/// 508 requirements, pip options other than
 /// --hash refused, nixpkgs attribute paths, an http(s) index URL. Reads files but creates none.
 /// Throws SpecError naming the field. `require_code` false (for `taskrunner doctor`) accepts a
 /// spec without code.

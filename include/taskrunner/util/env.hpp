@@ -23,5 +23,4 @@ std::vector<std::string> to_envp(const EnvMap& env);
 /// Returns nullopt for anything else so the caller can name the bad field.
 std::optional<bool> parse_bool(const std::string& value);
 
-
 }  // namespace taskrunner::util

@@ -13,7 +13,8 @@ inline constexpr std::int64_t kMaxSeconds = 10'000'000;
 
 /// "N" or "N.F" (at most 3 fraction digits) seconds, 0 ≤ value ≤ `max_seconds`, as whole
 /// milliseconds. Fails with a sentence naming the accepted form and bound.
-Result<std::int64_t> parse_seconds_ms(std::string_view text, std::int64_t max_seconds = kMaxSeconds);
+Result<std::int64_t> parse_seconds_ms(std::string_view text,
+                                      std::int64_t max_seconds = kMaxSeconds);
 
 /// A whole decimal number 0 ≤ value ≤ `max` (digits only, at most 20). Fails with a sentence
 /// naming the bound.

@@ -100,8 +100,8 @@ bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
       if (cp.supervisor != nullptr) signal = cp.supervisor->pending_termination();
       return signal != 0;
     };
-    const auto info = environment::restore_snapshot(plan.paths.archive, venv,
-                                                    entry.archive_sha256, entry.bytes, stop);
+    const auto info = environment::restore_snapshot(plan.paths.archive, venv, entry.archive_sha256,
+                                                    entry.bytes, stop);
     if (!info && info.status().err == EINTR && signal != 0) {
       // Stopped, not broken: the entry stays; the half-restored venv is already removed.
       throw report::StepError(report::Id::venv, report::FailureKind::terminated,

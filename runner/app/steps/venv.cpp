@@ -96,8 +96,8 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                 {"path", ictx.venv.string()},
                 {"installer", installer.kind == tools::InstallerKind::uv ? "uv" : "pip"}};
     if (plan.enabled) {
-      const bool used =
-          (plan.hit && use_env_hit(cp, plan, s, ictx.venv)) || wait_for_builder(cp, plan, s, ictx.venv);
+      const bool used = (plan.hit && use_env_hit(cp, plan, s, ictx.venv)) ||
+                        wait_for_builder(cp, plan, s, ictx.venv);
       if (!used && plan.enabled && plan.mode == environment::EnvMode::inplace) {
         ictx.venv = environment::inplace_venv_dir(s.env_cache, plan.key);
       }
