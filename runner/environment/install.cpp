@@ -105,6 +105,13 @@ execution::Command install_command(const InstallContext& ctx,
   return c;
 }
 
+bool output_says_no_space(std::string_view output) {
+  // Python: "[Errno 28] No space left on device"; uv (Rust): "(os error 28)"; quotas: EDQUOT.
+  static const std::regex kNoSpace(
+      R"(No space left on device|\[Errno 28\]|os error 28\)|Disk quota exceeded|os error 122\))");
+  return std::regex_search(std::string(output), kNoSpace);
+}
+
 InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_code,
                                         const std::string& redacted_index) {
   const std::string text(output_tail);
@@ -133,7 +140,11 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
     f.failure = failure;
     f.hint = std::string(report::hint_for(failure).text) + extra;
   };
-  if (std::regex_search(text, kTransient)) {
+  if (output_says_no_space(text)) {
+    f.message = "a volume filled up during the install (ENOSPC, exit code " +
+                std::to_string(exit_code) + ")";
+    known(report::Failure::no_space, "");
+  } else if (std::regex_search(text, kTransient)) {
     f.transient = true;
     f.message = "the index connection failed while downloading (exit code " +
                 std::to_string(exit_code) + ")";

@@ -37,6 +37,12 @@ class Hostile(TaskrunnerTest):
         self.assertEqual(res.code, 0, res.stderr[-2000:])
         return res
 
+    def status_of(self, env_cache):
+        out = subprocess.run([TASKRUNNER, "cache", "status", "--json"],
+                             env=self.env(TASKRUNNER_ENV_CACHE=env_cache), stdout=subprocess.PIPE,
+                             check=True)
+        return json.loads(out.stdout)["entries"]
+
     def spec_event(self, res):
         """The `spec` checkpoint's terminal event (a spec failure writes no checkpoints.json)."""
         return next(e for e in res.events if e["id"] == "spec" and e["status"] != "running")
@@ -122,6 +128,38 @@ class Hostile(TaskrunnerTest):
             log = fh.read()
         self.assertIn(b"\n199999\n", log)
         self.assertIn(b"done\n", log)
+
+    def test_05_a_full_cache_volume_goes_on_uncached_and_leaves_nothing_half_written(self):
+        """Env cache and uv cache on a 4 MiB tmpfs, in place: the install runs out of room on the
+        volume (it used to fail with a bare exit 125 and leave the half-built venv); now the run
+        goes on uncached in the work dir with a warn naming ENOSPC and publishes nothing. In
+        snapshot mode the archive that does not fit leaves no temp file behind."""
+        volume = os.path.join(self.work, "small")
+        os.makedirs(volume)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", volume], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", volume], check=False)
+        cache = os.path.join(volume, "env")
+        code = "import requests, pydantic, jsonschema, yaml, jinja2, sys; print(sys.prefix)"
+        env = self.env(TASKRUNNER_ENV_MODE="inplace", TASKRUNNER_ENV_CACHE=cache,
+                       UV_CACHE_DIR=os.path.join(volume, "uv"), TASKRUNNER_MIN_FREE_MB="0",
+                       PYTHON_DEPS="requests pydantic jsonschema PyYAML Jinja2", PYTHON_CODE=code)
+        res = self.run_tr(env=env)
+        self.assertEqual(res.code, 0, res.stderr[-3000:])
+        self.assertIn(b"ENOSPC", res.stderr)
+        self.assertEqual(res.stdout.decode().strip(), os.path.join(self.work, "venv"))
+        self.assertTrue(res.record("python_deps")["detail"].get("uncached_after_enospc")
+                        or res.record("venv")["detail"].get("uncached_after_enospc"))
+        self.assertEqual(os.listdir(os.path.join(cache, "venvs")), [])
+        self.assertEqual(self.status_of(cache), [])
+        # Snapshot: the venv is built in the (roomy) work dir, the archive does not fit in the
+        # 256 KiB left on the volume.
+        st = os.statvfs(volume)
+        with open(os.path.join(volume, "filler"), "wb") as fh:
+            fh.write(b"\0" * (st.f_bavail * st.f_frsize - 256 * 1024))
+        snap = self.run_tr(env=dict(env, TASKRUNNER_ENV_MODE="snapshot", UV_CACHE_DIR=self.cache))
+        self.assertEqual(snap.code, 0, snap.stderr[-2000:])
+        self.assertIn("publish_error", snap.record("python_deps")["detail"]["env_cache"])
+        self.assertEqual([n for n in os.listdir(os.path.join(cache, "envs")) if n.startswith(".tmp-")], [])
 
     def test_06_numbers_are_finite_in_range_and_real_dates(self):
         bad = {"TASKRUNNER_CODE_TIMEOUT": ["inf", "1e10", "nan", "-1", "99999999999"],

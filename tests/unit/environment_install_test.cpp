@@ -158,3 +158,15 @@ TEST(InstallerEnv, ResolutionChangingVariablesNeverReachTheInstaller) {
     EXPECT_EQ(env.at("PATH"), "/bin");
   }
 }
+
+TEST(DiagnoseInstallFailure, FullVolumeIsNoSpace) {
+  for (const char* out :
+       {"OSError: [Errno 28] No space left on device: '/cache/x'",
+        "error: Failed to write to the cache (os error 28)", "Disk quota exceeded"}) {
+    const auto f = diagnose_install_failure(out, 1, "http://i/simple");
+    ASSERT_TRUE(f.failure) << out;
+    EXPECT_EQ(*f.failure, taskrunner::report::Failure::no_space) << out;
+    EXPECT_NE(f.message.find("ENOSPC"), std::string::npos);
+  }
+  EXPECT_FALSE(output_says_no_space("No matching distribution found for six"));
+}

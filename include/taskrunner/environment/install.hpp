@@ -64,9 +64,14 @@ struct InstallFailure {
   bool transient = false;  ///< a network hiccup worth retrying (connection reset, timeout, 5xx)
 };
 
+/// True when a child's output reports a full volume: ENOSPC or EDQUOT in Python's or Rust's
+/// wording ("No space left on device", "[Errno 28]", "os error 28", "Disk quota exceeded").
+bool output_says_no_space(std::string_view output);
+
 /// Reads the installer's last output for known failures in both pip's and uv's wording:
-/// transient network errors first (connection reset or aborted, read timeout, HTTP 5xx — worth a
-/// retry), then unknown package, no matching version, resolution conflict, sdist build failure.
+/// a full volume first (no_space), then transient network errors (connection reset or aborted, read
+/// timeout, HTTP 5xx — worth a retry), then unknown package, no matching version, resolution
+/// conflict, sdist build failure.
 InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_code,
                                         const std::string& redacted_index);
 

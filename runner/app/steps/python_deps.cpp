@@ -13,9 +13,40 @@ using report::FailureKind;
 using report::Id;
 using report::StepError;
 
+namespace {
+
+/// A cache volume filled up during the install (ENOSPC): drop what was half-built there, and
+/// build again in the work dir without the environment cache and without the installer's cache,
+/// publishing nothing. false when there is nothing to fall back from (already uncached, or the
+/// venv already in the work dir without a cache: then the work dir itself is full).
+bool go_on_uncached(const Settings& s, execution::ProcessRunner& runner,
+                    environment::InstallContext& ictx, EnvPlan& plan, report::Outcome& o) {
+  const auto local = s.work_dir / "venv";
+  if (ictx.venv == local && !ictx.cache_dir) return false;
+  std::error_code ec;
+  if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+    std::filesystem::remove_all(ictx.venv, ec);
+  }
+  report::log().warn(
+      "python_deps: a cache volume is full (ENOSPC): going on without the environment cache and "
+      "the installer cache; nothing is published (hint: prune or grow the cache PVC)");
+  plan.enabled = false;
+  plan.build_lock.reset();
+  plan.use_lock.reset();
+  plan.detail["error"] = "ENOSPC: went on uncached";
+  o.detail["uncached_after_enospc"] = true;
+  ictx.venv = local;
+  ictx.cache_dir.reset();
+  std::filesystem::remove_all(ictx.venv, ec);
+  const auto r = run_setup_step(runner, Id::python_deps, environment::venv_command(ictx), s);
+  return r.exit_code == 0;
+}
+
+}  // namespace
+
 void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
-                 execution::ProcessRunner& runner, const environment::InstallContext& ictx,
-                 EnvPlan& plan, const Index& index) {
+                 execution::ProcessRunner& runner, environment::InstallContext& ictx, EnvPlan& plan,
+                 const Index& index) {
   if (spec.python_deps.empty()) {
     cp.skip(Id::python_deps, "no Python dependencies requested");
     return;
@@ -40,8 +71,9 @@ void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec&
     o.detail["index_url"] = index.redacted;
     o.detail["cache"] = ictx.cache_dir.has_value();
     // Transient network failures are retried: after 1 s, then 3 s, ... (README).
-    const auto install = environment::install_command(ictx, req_file);
+    auto install = environment::install_command(ictx, req_file);
     std::int64_t total_ms = 0;
+    bool went_uncached = false;
     for (int attempt = 1;; ++attempt) {
       const auto r = run_setup_step(runner, Id::python_deps, install, s);
       total_ms += r.duration_ms;
@@ -57,9 +89,20 @@ void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec&
         std::this_thread::sleep_for(delay);
         continue;
       }
+      if (f.failure == report::Failure::no_space && !went_uncached &&
+          go_on_uncached(s, runner, ictx, plan, o)) {
+        went_uncached = true;
+        install = environment::install_command(ictx, req_file);
+        continue;
+      }
       o.detail["exit_code"] = r.exit_code;
       if (f.package) o.detail["package"] = *f.package;
       if (f.failure) o.detail["failure"] = std::string(report::hint_for(*f.failure).id);
+      if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+        // A half-installed venv on the shared volume helps nobody: remove it now.
+        std::error_code ec;
+        std::filesystem::remove_all(ictx.venv, ec);
+      }
       throw StepError(Id::python_deps, FailureKind::failed, f.message, f.hint, o.detail);
     }
     o.detail["installed_distributions"] = environment::count_installed(ictx.venv);

@@ -146,8 +146,10 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                                  Probes& probes);
 
 // --- python_deps.cpp -------------------------------------------------------------------------
+/// Installs the requirements into `ictx.venv`; a cache volume that fills up (ENOSPC) once makes
+/// it go on uncached in the work dir (`ictx` changed accordingly, nothing published).
 void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
-                 execution::ProcessRunner& runner, const environment::InstallContext& ictx,
+                 execution::ProcessRunner& runner, environment::InstallContext& ictx,
                  EnvPlan& plan, const Index& index);
 
 // --- user_code.cpp ---------------------------------------------------------------------------
