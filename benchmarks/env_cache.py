@@ -248,7 +248,7 @@ def main():
             print("env_cache: no real uv found: uv rows left out", file=sys.stderr)
     scratch = tempfile.mkdtemp(prefix="bench-envcache-")
     data = {"runs": args.runs, "startup": {}, "restore": {}}
-    with IndexServer() as server:
+    with IndexServer(lifetime=6 * 3600) as server:  # the whole run takes longer than a test
         for uv in installers:
             tag = "uv" if uv else "pip"
             local = tempfile.mkdtemp(dir=scratch)
