@@ -149,8 +149,8 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
 /// Installs the requirements into `ictx.venv`; a cache volume that fills up (ENOSPC) once makes
 /// it go on uncached in the work dir (`ictx` changed accordingly, nothing published).
 void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
-                 execution::ProcessRunner& runner, environment::InstallContext& ictx,
-                 EnvPlan& plan, const Index& index);
+                 execution::ProcessRunner& runner, environment::InstallContext& ictx, EnvPlan& plan,
+                 const Index& index);
 
 // --- user_code.cpp ---------------------------------------------------------------------------
 /// Runs (or, in exec mode, becomes) the user's code with the venv's python; returns the run's
