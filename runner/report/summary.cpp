@@ -66,7 +66,11 @@ bool Summary::add(const nlohmann::json& d) {
       failure_seen = true;
       const auto& detail = c.contains("detail") ? c["detail"] : nlohmann::json();
       auto kind = fields::str(detail, "failure");
-      if (kind.empty()) kind = id + " " + status;
+      if (kind.empty()) {
+        kind = id;
+        kind += ' ';
+        kind += status;
+      }
       auto& f = failures_[kind];
       ++f.count;
       if (f.checkpoint.empty()) f.checkpoint = id;
