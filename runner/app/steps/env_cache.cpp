@@ -173,4 +173,28 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
   plan.build_lock.reset();
 }
 
+execution::RunResult go_on_uncached(report::Id id, const Settings& s,
+                                    execution::ProcessRunner& runner,
+                                    environment::InstallContext& ictx, EnvPlan& plan,
+                                    nlohmann::json& detail) {
+  std::error_code ec;
+  if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
+    std::filesystem::remove_all(ictx.venv, ec);
+  }
+  report::log().warn(
+      "{}: a cache volume is full (ENOSPC): going on without the environment cache and the "
+      "installer cache; nothing is published (hint: prune or grow the cache PVC)",
+      report::name(id));
+  plan.enabled = false;
+  plan.build_lock.reset();
+  plan.use_lock.reset();
+  plan.detail["error"] = "ENOSPC: went on uncached";
+  detail["uncached_after_enospc"] = true;
+  ictx.venv = s.work_dir / "venv";
+  ictx.cache_dir.reset();
+  detail["path"] = ictx.venv.string();
+  std::filesystem::remove_all(ictx.venv, ec);
+  return run_setup_step(runner, id, environment::venv_command(ictx), s);
+}
+
 }  // namespace taskrunner::app::steps

@@ -13,37 +13,6 @@ using report::FailureKind;
 using report::Id;
 using report::StepError;
 
-namespace {
-
-/// A cache volume filled up during the install (ENOSPC): drop what was half-built there, and
-/// build again in the work dir without the environment cache and without the installer's cache,
-/// publishing nothing. false when there is nothing to fall back from (already uncached, or the
-/// venv already in the work dir without a cache: then the work dir itself is full).
-bool go_on_uncached(const Settings& s, execution::ProcessRunner& runner,
-                    environment::InstallContext& ictx, EnvPlan& plan, report::Outcome& o) {
-  const auto local = s.work_dir / "venv";
-  if (ictx.venv == local && !ictx.cache_dir) return false;
-  std::error_code ec;
-  if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
-    std::filesystem::remove_all(ictx.venv, ec);
-  }
-  report::log().warn(
-      "python_deps: a cache volume is full (ENOSPC): going on without the environment cache and "
-      "the installer cache; nothing is published (hint: prune or grow the cache PVC)");
-  plan.enabled = false;
-  plan.build_lock.reset();
-  plan.use_lock.reset();
-  plan.detail["error"] = "ENOSPC: went on uncached";
-  o.detail["uncached_after_enospc"] = true;
-  ictx.venv = local;
-  ictx.cache_dir.reset();
-  std::filesystem::remove_all(ictx.venv, ec);
-  const auto r = run_setup_step(runner, Id::python_deps, environment::venv_command(ictx), s);
-  return r.exit_code == 0;
-}
-
-}  // namespace
-
 void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                  execution::ProcessRunner& runner, environment::InstallContext& ictx, EnvPlan& plan,
                  const Index& index) {
@@ -89,8 +58,11 @@ void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec&
         std::this_thread::sleep_for(delay);
         continue;
       }
-      if (f.failure == report::Failure::no_space && !went_uncached &&
-          go_on_uncached(s, runner, ictx, plan, o)) {
+      // Nothing to fall back from when the venv is already local and uncached: then the work
+      // dir itself is full.
+      const bool can_go_uncached = ictx.venv != s.work_dir / "venv" || ictx.cache_dir;
+      if (f.failure == report::Failure::no_space && !went_uncached && can_go_uncached &&
+          go_on_uncached(Id::python_deps, s, runner, ictx, plan, o.detail).exit_code == 0) {
         went_uncached = true;
         install = environment::install_command(ictx, req_file);
         continue;

@@ -145,6 +145,15 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                                  const tools::Installer& installer, const CacheMounts& cache,
                                  Probes& probes);
 
+/// A cache volume filled up (ENOSPC) while step `id` built on it: removes a half-built in-place
+/// venv, turns the environment cache off for the run (nothing is published), moves `ictx` to
+/// <work>/venv without the installer's cache, records `uncached_after_enospc` and the new
+/// `path` in `detail`, logs a warn, and creates the fresh venv there. Returns that child's result.
+execution::RunResult go_on_uncached(report::Id id, const Settings& s,
+                                    execution::ProcessRunner& runner,
+                                    environment::InstallContext& ictx, EnvPlan& plan,
+                                    nlohmann::json& detail);
+
 // --- python_deps.cpp -------------------------------------------------------------------------
 /// Installs the requirements into `ictx.venv`; a cache volume that fills up (ENOSPC) once makes
 /// it go on uncached in the work dir (`ictx` changed accordingly, nothing published).

@@ -123,19 +123,7 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
     if (r.exit_code != 0 && environment::output_says_no_space(r.output_tail) && plan.enabled &&
         plan.mode == environment::EnvMode::inplace) {
       // The environment cache volume is full: build in the work dir, uncached, publish nothing.
-      report::log().warn(
-          "venv: the environment cache volume is full (ENOSPC): going on without it (hint: prune "
-          "or grow the cache PVC)");
-      std::filesystem::remove_all(ictx.venv, ec);
-      plan.enabled = false;
-      plan.build_lock.reset();
-      plan.detail["error"] = "ENOSPC: went on uncached";
-      ictx.venv = s.work_dir / "venv";
-      ictx.cache_dir.reset();
-      o.detail["path"] = ictx.venv.string();
-      o.detail["uncached_after_enospc"] = true;
-      std::filesystem::remove_all(ictx.venv, ec);
-      r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
+      r = go_on_uncached(Id::venv, s, runner, ictx, plan, o.detail);
     }
     if (r.exit_code != 0 && environment::output_says_no_space(r.output_tail)) {
       const auto& h = report::hint_for(report::Failure::no_space);
