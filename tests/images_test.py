@@ -127,6 +127,11 @@ class Manifests(unittest.TestCase):
         self.assertEqual(env["TASKRUNNER_ENV_CACHE"], "/root/.cache/taskrunner")
         arts = {a["name"]: a["path"] for a in tmpl["outputs"]["artifacts"]}
         self.assertEqual(arts["checkpoints"], "/mnt/results/{{workflow.name}}/checkpoints.json")
+        # The run's lock goes out; a rerun's lock comes in (docs/locks.md).
+        self.assertEqual(arts["requirements-lock"], "/mnt/results/{{workflow.name}}/requirements.lock")
+        self.assertEqual(env["REQUIREMENTS_LOCK"], "{{inputs.parameters.requirements-lock}}")
+        (lock_in,) = tmpl["inputs"]["artifacts"]
+        self.assertTrue(lock_in["optional"])
         for p in tmpl["inputs"]["parameters"]:
             self.assertTrue(any("{{inputs.parameters.%s}}" % p["name"] in v for v in env.values()))
 

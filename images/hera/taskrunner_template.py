@@ -34,12 +34,17 @@ def taskrunner_container(name: str = "run-task") -> Container:
         name=name,
         image=IMAGE,
         inputs=[Parameter(name="python-code"), Parameter(name="python-deps", default=""),
-                Parameter(name="system-deps", default=""), Parameter(name="use-cache", default="true")],
+                Parameter(name="system-deps", default=""), Parameter(name="use-cache", default="true"),
+                # A rerun of exactly what ran (docs/locks.md): the path of an earlier run's lock.
+                Parameter(name="requirements-lock", default=""),
+                Artifact(name="requirements-lock", path="/mnt/inputs/requirements.lock",
+                         optional=True)],
         env=[
             Env(name="PYTHON_CODE", value="{{inputs.parameters.python-code}}"),
             Env(name="PYTHON_DEPS", value="{{inputs.parameters.python-deps}}"),
             Env(name="SYSTEM_DEPS", value="{{inputs.parameters.system-deps}}"),
             Env(name="USE_CACHE", value="{{inputs.parameters.use-cache}}"),
+            Env(name="REQUIREMENTS_LOCK", value="{{inputs.parameters.requirements-lock}}"),
             Env(name="ARGO_WORKFLOW_NAME", value="{{workflow.name}}"),
             Env(name="UV_CACHE_DIR", value="/root/.cache/uv"),
             Env(name="TASKRUNNER_ENV_CACHE", value="/root/.cache/taskrunner"),
@@ -51,15 +56,21 @@ def taskrunner_container(name: str = "run-task") -> Container:
         termination_message_policy="FallbackToLogsOnError",
         outputs=[Artifact(name="checkpoints",
                           path="/mnt/results/{{workflow.name}}/checkpoints.json",
-                          archive=NoneArchiveStrategy())],
+                          archive=NoneArchiveStrategy()),
+                 Artifact(name="requirements-lock",
+                          path="/mnt/results/{{workflow.name}}/requirements.lock",
+                          optional=True, archive=NoneArchiveStrategy())],
     )
 
 
 def python_task_workflow(code: str, python_deps: str = "", system_deps: str = "",
-                         use_cache: bool = True) -> Workflow:
+                         use_cache: bool = True, requirements_lock: str = "") -> Workflow:
+    """`requirements_lock`: for a rerun, the path of the earlier run's lock on the results
+    volume (/mnt/results/<workflow>/requirements.lock); empty resolves anew."""
     with Workflow(generate_name="python-task-", entrypoint="main", namespace="argo") as w:
         run = taskrunner_container()
         with Steps(name="main"):
             run(arguments={"python-code": code, "python-deps": python_deps,
-                           "system-deps": system_deps, "use-cache": str(use_cache).lower()})
+                           "system-deps": system_deps, "use-cache": str(use_cache).lower(),
+                           "requirements-lock": requirements_lock})
     return w

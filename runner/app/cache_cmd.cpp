@@ -35,7 +35,8 @@ constexpr const char* kCacheUsage = R"(Usage: taskrunner cache status [--json]
        taskrunner cache warm [run options]
 
 The environment cache under TASKRUNNER_ENV_CACHE (docs/env-cache.md).
-  status  entries (key, mode, size, hits, last use, in use) and the total
+  status  entries (key, mode, size, hits, last use, lock digest and resolution time, in use)
+          and the total
   prune   removes temp dirs of dead builders, entries unused for more than DAYS, then the least
           recently used entries until the total is at most N bytes; entries in use are kept
   warm    builds and publishes the environment of a task (same options and environment as
@@ -49,14 +50,22 @@ nlohmann::json entry_json(const environment::Entry& e, const std::filesystem::pa
   if (std::filesystem::exists(p.use_lock, ec)) {
     in_use = !util::lock_file(p.use_lock, std::chrono::milliseconds(0)).ok();
   }
-  return {{"key", e.key},
-          {"mode", std::string(environment::name(e.mode))},
-          {"bytes", e.bytes},
-          {"hits", e.hits},
-          {"last_used", report::rfc3339_utc(e.last_used)},
-          {"created_at", e.manifest.value("created_at", "")},
-          {"venv_path", e.venv_path.string()},
-          {"in_use", in_use}};
+  nlohmann::json j = {{"key", e.key},
+                      {"mode", std::string(environment::name(e.mode))},
+                      {"bytes", e.bytes},
+                      {"hits", e.hits},
+                      {"last_used", report::rfc3339_utc(e.last_used)},
+                      {"created_at", e.manifest.value("created_at", "")},
+                      {"venv_path", e.venv_path.string()},
+                      {"in_use", in_use},
+                      {"lock", nullptr}};
+  if (e.lock) {
+    j["lock"] = {{"digest", e.lock->digest},
+                 {"distributions", e.lock->distributions},
+                 {"pinned", e.lock->pinned},
+                 {"resolved_at", report::rfc3339_utc(e.lock->resolved_at)}};
+  }
+  return j;
 }
 
 }  // namespace
@@ -110,8 +119,15 @@ int cache_main(const std::vector<std::string>& args, const util::EnvMap& env) {
                 << std::left << e["mode"].get<std::string>() << std::right << std::setw(11)
                 << mib(e["bytes"].get<std::uint64_t>()) << "  hits " << std::setw(4)
                 << e["hits"].get<std::uint64_t>() << "  last used "
-                << e["last_used"].get<std::string>() << (e["in_use"].get<bool>() ? "  in use" : "")
-                << "\n";
+                << e["last_used"].get<std::string>();
+      if (e["lock"].is_object()) {
+        const auto& l = e["lock"];
+        std::cout << "  lock " << l["digest"].get<std::string>().substr(0, 12) << " ("
+                  << l["distributions"].get<std::uint64_t>() << " dists, "
+                  << (l["pinned"].get<bool>() ? "pinned" : "resolved ")
+                  << (l["pinned"].get<bool>() ? "" : l["resolved_at"].get<std::string>()) << ")";
+      }
+      std::cout << (e["in_use"].get<bool>() ? "  in use" : "") << "\n";
     }
     return 0;
   }

@@ -50,6 +50,8 @@ Task (environment / JSON spec field):
   PYTHON_DEPS / python_deps            requirements, separated by spaces and/or commas
   REQUIREMENTS / requirements          requirements.txt content (only --hash options allowed)
   REQUIREMENTS_FILE / requirements_file
+  REQUIREMENTS_LOCK / requirements_lock  a requirements.lock of an earlier run: install exactly
+                                       that (docs/locks.md); empty: none
   SYSTEM_DEPS / system_deps            nixpkgs attribute paths, built into one Nix environment
   USE_CACHE / use_cache                default true
   TASKRUNNER_INDEX_URL (else UV_DEFAULT_INDEX, UV_INDEX_URL, PIP_INDEX_URL) / index_url
@@ -60,7 +62,7 @@ Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PY
   TASKRUNNER_NIX_PORTABLE, TASKRUNNER_NIXPKGS, TASKRUNNER_NIX_ROOTS, NP_LOCATION,
   TASKRUNNER_ENV_CACHE, TASKRUNNER_ENV_MODE (off|snapshot|inplace|auto),
   TASKRUNNER_PUSHGATEWAY_URL, TASKRUNNER_PUSHGATEWAY_TIMEOUT, TASKRUNNER_TEMPLATE_NAME,
-  ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
+  TASKRUNNER_RESOLVE_MAX_AGE, ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
 
 Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
 transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run and
@@ -169,6 +171,8 @@ int main(int argc, char** argv) {
       "dep", po::value<std::vector<std::string>>()->value_name("SPEC")->composing(),
       "a PEP 508 requirement (repeatable)")(
       "requirements", po::value<std::string>()->value_name("FILE"), "a requirements.txt file")(
+      "lock", po::value<std::string>()->value_name("FILE"),
+      "install exactly this requirements.lock (REQUIREMENTS_LOCK, docs/locks.md)")(
       "system-dep", po::value<std::vector<std::string>>()->value_name("ATTR")->composing(),
       "a nixpkgs attribute (repeatable)")(
       "exec", "after setup, replace taskrunner with the user's Python (TASKRUNNER_EXEC=1)")(
@@ -223,6 +227,7 @@ int main(int argc, char** argv) {
   flags.code_file = str("code-file");
   flags.deps = list("dep");
   flags.requirements_file = str("requirements");
+  flags.requirements_lock = str("lock");
   flags.system_deps = list("system-dep");
   flags.args = user_args;
   flags.exec = vm.count("exec") != 0U;

@@ -104,6 +104,9 @@ Settings load_settings(const util::EnvMap& env) {
     s.code_timeout = seconds_var(env, "TASKRUNNER_CODE_TIMEOUT", {});
   }
   s.grace = seconds_var(env, "TASKRUNNER_GRACE_SECONDS", s.grace);
+  if (util::get(env, "TASKRUNNER_RESOLVE_MAX_AGE")) {
+    s.resolve_max_age = seconds_var(env, "TASKRUNNER_RESOLVE_MAX_AGE", {});
+  }
   s.pushgateway_url = util::get(env, "TASKRUNNER_PUSHGATEWAY_URL");
   if (s.pushgateway_url && s.pushgateway_url->empty()) s.pushgateway_url.reset();
   s.pushgateway_timeout = seconds_var(env, "TASKRUNNER_PUSHGATEWAY_TIMEOUT", s.pushgateway_timeout);

@@ -14,7 +14,10 @@
 #include "taskrunner/environment/env_key.hpp"
 #include "taskrunner/environment/snapshot.hpp"
 #include "taskrunner/report/checkpoint.hpp"
+#include "taskrunner/spec/lock.hpp"
 #include "taskrunner/util/fs.hpp"
+#include "taskrunner/util/hash.hpp"
+#include "taskrunner/util/time.hpp"
 
 namespace taskrunner::environment {
 namespace fs = std::filesystem;
@@ -172,6 +175,33 @@ std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
     }
     e.bytes = m["venv_bytes"].get<std::uint64_t>();
   }
+  if (m.contains("lock")) {
+    const auto& l = m["lock"];
+    if (!l.is_object() || !l.contains("sha256") || !l["sha256"].is_string() ||
+        !is_hex(l["sha256"].get<std::string>(), 64) || !l.contains("digest") ||
+        !l["digest"].is_string() || !is_hex(l["digest"].get<std::string>(), 64) ||
+        !l.contains("distributions") || !l["distributions"].is_number_unsigned() ||
+        l["distributions"].get<std::uint64_t>() > spec::kMaxLockDistributions ||
+        !l.contains("pinned") || !l["pinned"].is_boolean()) {
+      return invalid("lock needs sha256, digest (64 hex digits), distributions and pinned");
+    }
+    struct stat lst {};
+    if (!real_file(dir / "requirements.lock", lst) ||
+        static_cast<std::uint64_t>(lst.st_size) > spec::kMaxLockBytes) {
+      return invalid("requirements.lock is missing or too large");
+    }
+    EntryLock lock;
+    lock.sha256 = l["sha256"].get<std::string>();
+    lock.digest = l["digest"].get<std::string>();
+    lock.distributions = l["distributions"].get<std::uint64_t>();
+    lock.pinned = l["pinned"].get<bool>();
+    const auto resolved = m.value("resolved_at", nlohmann::json());
+    const auto at =
+        resolved.is_string() ? util::parse_rfc3339(resolved.get<std::string>()) : std::nullopt;
+    if (!at) return invalid("resolved_at is not an RFC 3339 time");
+    lock.resolved_at = *at;
+    e.lock = std::move(lock);
+  }
   struct stat st = mst;
   struct stat hst {};
   if (real_file(dir / "hits", hst)) {
@@ -277,17 +307,29 @@ Published publish_entry(
 }
 
 Published publish_venv(const fs::path& root, const std::string& key, EnvMode mode,
-                       const fs::path& venv, const std::string& inputs_json) {
-  const nlohmann::json manifest = {
-      {"format", kEnvFormat},
-      {"key", key},
-      {"mode", std::string(name(mode))},
-      {"venv_path", venv.string()},
-      {"created_at", report::rfc3339_utc(std::chrono::system_clock::now())},
-      {"inputs", nlohmann::json::parse(inputs_json, nullptr, false)}};
+                       const fs::path& venv, const std::string& inputs_json,
+                       const std::optional<LockToPublish>& lock) {
+  nlohmann::json manifest = {{"format", kEnvFormat},
+                             {"key", key},
+                             {"mode", std::string(name(mode))},
+                             {"venv_path", venv.string()},
+                             {"created_at", report::rfc3339_utc(std::chrono::system_clock::now())},
+                             {"inputs", nlohmann::json::parse(inputs_json, nullptr, false)}};
   std::uint64_t bytes = 0;
   auto out = publish_entry(
       root, key, mode, manifest, [&](const fs::path& tmp, nlohmann::json& m) -> std::string {
+        if (lock) {
+          if (const auto st = util::write_file_atomic(tmp / "requirements.lock", lock->text);
+              !st.ok()) {
+            return st.error;
+          }
+          m["lock"] = {{"file", "requirements.lock"},
+                       {"sha256", util::sha256_hex(lock->text)},
+                       {"digest", lock->digest},
+                       {"distributions", lock->distributions},
+                       {"pinned", lock->pinned}};
+          m["resolved_at"] = lock->resolved_at;
+        }
         if (mode == EnvMode::inplace) {
           bytes = tree_bytes(venv);
           m["venv_bytes"] = bytes;
@@ -304,6 +346,28 @@ Published publish_venv(const fs::path& root, const std::string& key, EnvMode mod
       });
   if (out.error.empty()) out.bytes = bytes;
   return out;
+}
+
+util::Result<std::string> read_entry_lock(const Entry& entry) {
+  if (!entry.lock) return util::Result<std::string>::fail("the entry has no lock");
+  const auto path = entry.dir / "requirements.lock";
+  struct stat st {};
+  if (!real_file(path, st)) {
+    return util::Result<std::string>::fail(path.string() + " is not a regular file");
+  }
+  auto text = util::read_file(path, spec::kMaxLockBytes);
+  if (!text) return text;
+  if (util::sha256_hex(*text) != entry.lock->sha256) {
+    return util::Result<std::string>::fail(path.string() +
+                                           " does not match the manifest's sha256 (changed)");
+  }
+  return text;
+}
+
+util::Status renew_resolution(const Entry& entry, std::chrono::system_clock::time_point now) {
+  auto m = entry.manifest;
+  m["resolved_at"] = report::rfc3339_utc(now);
+  return util::write_file_atomic(entry.dir / "manifest.json", m.dump(2) + "\n");
 }
 
 fs::path inplace_venv_dir(const fs::path& root, const std::string& key) {

@@ -59,6 +59,7 @@ std::string env_key_material(const EnvKeyInput& input) {
                             {"installer", input.installer},
                             {"installer_version", input.installer_version},
                             {"requirements", reqs},
+                            {"pinned", input.pinned},
                             {"index_urls", indexes},
                             {"venv_path", input.venv_path}};
   return j.dump();

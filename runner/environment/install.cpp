@@ -59,6 +59,18 @@ util::EnvMap installer_env(const InstallContext& ctx) {
   return env;
 }
 
+namespace {
+
+void pip_common_args(const InstallContext& ctx, std::vector<std::string>& args) {
+  if (!ctx.cache_dir) args.emplace_back("--no-cache-dir");
+  if (!ctx.progress) {
+    args.emplace_back("--progress-bar");
+    args.emplace_back("off");
+  }
+}
+
+}  // namespace
+
 execution::Command venv_command(const InstallContext& ctx) {
   execution::Command c;
   c.env = installer_env(ctx);
@@ -75,13 +87,18 @@ execution::Command venv_command(const InstallContext& ctx) {
 }
 
 execution::Command install_command(const InstallContext& ctx,
-                                   const std::filesystem::path& requirements_file) {
+                                   const std::filesystem::path& requirements_file,
+                                   const InstallFlags& flags) {
   execution::Command c;
   c.env = installer_env(ctx);
   const auto venv_python = ctx.venv / "bin" / "python";
   if (ctx.installer.kind == tools::InstallerKind::uv) {
     c.executable = ctx.installer.uv;
     c.args = {"pip", "install", "--python", venv_python.string(), "-r", requirements_file.string()};
+    if (flags.pinned) {
+      c.args.emplace_back("--require-hashes");
+      c.args.emplace_back("--no-deps");
+    }
   } else {
     if (ctx.base_has_pip) {
       c.executable = ctx.base_python;
@@ -96,12 +113,42 @@ execution::Command install_command(const InstallContext& ctx,
       c.executable = venv_python;
       c.args = {"-m", "pip", "install", "-r", requirements_file.string()};
     }
-    if (!ctx.cache_dir) c.args.emplace_back("--no-cache-dir");
-    if (!ctx.progress) {
-      c.args.emplace_back("--progress-bar");
-      c.args.emplace_back("off");
+    pip_common_args(ctx, c.args);
+    if (flags.pinned) {
+      c.args.emplace_back("--require-hashes");
+      c.args.emplace_back("--no-deps");
+    }
+    if (flags.report) {
+      c.args.emplace_back("--report");
+      c.args.push_back(flags.report->string());
     }
   }
+  return c;
+}
+
+std::optional<execution::Command> resolve_command(const InstallContext& ctx,
+                                                  const std::filesystem::path& requirements_file,
+                                                  const std::filesystem::path& python,
+                                                  const std::filesystem::path& output,
+                                                  bool refresh) {
+  execution::Command c;
+  c.env = installer_env(ctx);
+  if (ctx.installer.kind == tools::InstallerKind::uv) {
+    c.executable = ctx.installer.uv;
+    c.args = {"pip",         "compile",       requirements_file.string(),
+              "--python",    python.string(), "--generate-hashes",
+              "--no-header", "--no-annotate", "--quiet",
+              "-o",          output.string()};
+    // uv keeps index pages as long as their HTTP cache headers allow (PyPI: 10 minutes);
+    // a re-resolution must see what the index serves now.
+    if (refresh) c.args.emplace_back("--refresh");
+    return c;
+  }
+  if (!ctx.base_has_pip) return std::nullopt;
+  c.executable = ctx.base_python;
+  c.args = {"-m",      "pip",      "install",       "--dry-run", "--ignore-installed",
+            "--quiet", "--report", output.string(), "-r",        requirements_file.string()};
+  pip_common_args(ctx, c.args);
   return c;
 }
 
@@ -124,6 +171,14 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
       R"(([A-Za-z0-9][A-Za-z0-9._\-]*) was not found in the package registry)");
   static const std::regex kNoVersion(
       R"(Could not find a version that satisfies the requirement ([^\s]+) \(from versions: ([^)]*)\))");
+  // pip: "THESE PACKAGES DO NOT MATCH THE HASHES …\n    six==1.16.0 from http://…"; uv: "Hash
+  // mismatch for `six==1.16.0`".
+  static const std::regex kPipHash(
+      R"(DO NOT MATCH THE HASHES[^\n]*\n\s+([A-Za-z0-9][A-Za-z0-9._\-]*==[^\s]+) from)");
+  static const std::regex kUvHash(R"(Hash mismatch for `([^`]+)`)");
+  // uv: "Because there is no version of six==1.99 and you require six==1.99, …".
+  static const std::regex kUvNoVersion(
+      R"(there is no version of ([A-Za-z0-9][A-Za-z0-9._\-]*[^\s,]*))");
   static const std::regex kConflict(
       R"(ResolutionImpossible|No solution found when resolving|conflicting dependencies)");
   static const std::regex kBuild(
@@ -149,6 +204,11 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
     f.message = "the index connection failed while downloading (exit code " +
                 std::to_string(exit_code) + ")";
     known(report::Failure::transient_network, "");
+  } else if (std::regex_search(text, m, kPipHash) || std::regex_search(text, m, kUvHash)) {
+    f.package = m[1].str();
+    f.message =
+        "the file the index served for " + *f.package + " does not match the sha256 the lock pins";
+    known(report::Failure::hash_mismatch, "");
   } else if (std::regex_search(text, m, kNoVersion) && m[2].str() != "none") {
     f.package = m[1].str();
     f.message =
@@ -159,6 +219,10 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
     f.message = "package '" + *f.package + "' was not found on the index " + redacted_index;
     known(report::Failure::unknown_package,
           " (its simple page: " + redacted_index + "/" + *f.package + "/)");
+  } else if (std::regex_search(text, m, kUvNoVersion)) {
+    f.package = m[1].str();
+    f.message = "no version of '" + *f.package + "' on the index " + redacted_index + " matches";
+    known(report::Failure::unknown_package, "; or relax the version specifier for " + *f.package);
   } else if (std::regex_search(text, kConflict)) {
     f.message = "the requirements conflict: no set of versions satisfies all of them";
     known(report::Failure::resolution_conflict, "");

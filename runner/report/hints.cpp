@@ -6,7 +6,7 @@
 namespace taskrunner::report {
 
 const Hint& hint_for(Failure failure) {
-  static constexpr std::array<Hint, 17> kHints = {{
+  static constexpr std::array<Hint, 19> kHints = {{
       {"read_only_cache",
        "the cache volume is mounted read-only: mount the PVC read-write (readOnly: false, "
        "access mode ReadWriteMany); this run continues without a cache"},
@@ -58,6 +58,13 @@ const Hint& hint_for(Failure failure) {
       {"deadline",
        "the workflow's ARGO_DEADLINE leaves no more time: give the workflow a later "
        "activeDeadlineSeconds, or make the setup or the code faster"},
+      {"hash_mismatch",
+       "a file the index served does not have the sha256 the lock pins: the index changed a "
+       "published file (or the lock was edited); rerun without REQUIREMENTS_LOCK to resolve anew, "
+       "and tell the index's owners"},
+      {"lock_mismatch",
+       "the lock was resolved for another interpreter or platform: rerun with the Python it names "
+       "(TASKRUNNER_PYTHON, the image) or without REQUIREMENTS_LOCK to resolve anew"},
   }};
   return kHints.at(static_cast<std::size_t>(failure));
 }

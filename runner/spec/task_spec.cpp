@@ -47,6 +47,10 @@ SpecInput from_environment(const util::EnvMap& env) {
   if (auto deps = util::get(env, "PYTHON_DEPS")) in.deps = split_deps(*deps);
   in.requirements = util::get(env, "REQUIREMENTS");
   in.requirements_file = util::get(env, "REQUIREMENTS_FILE");
+  // Empty means none: a WorkflowTemplate passes its parameter's default "" when no lock is given.
+  if (auto lock = util::get(env, "REQUIREMENTS_LOCK"); lock && !lock->empty()) {
+    in.requirements_lock = lock;
+  }
   if (auto sys = util::get(env, "SYSTEM_DEPS")) in.system_deps = split_system_deps(*sys);
   if (auto uc = util::get(env, "USE_CACHE")) {
     in.use_cache = util::parse_bool(*uc);
@@ -85,6 +89,9 @@ void overlay_json(SpecInput& in, const std::string& json_text, const std::string
       in.requirements = string_field(v, key);
     } else if (key == "requirements_file") {
       in.requirements_file = string_field(v, key);
+    } else if (key == "requirements_lock") {
+      in.requirements_lock = string_field(v, key);
+      if (in.requirements_lock->empty()) in.requirements_lock.reset();
     } else if (key == "system_deps") {
       in.system_deps = deps_from_json(v, key, true);
     } else if (key == "use_cache") {
@@ -96,10 +103,11 @@ void overlay_json(SpecInput& in, const std::string& json_text, const std::string
       if (!v.is_array()) throw SpecError(key, "must be an array of strings");
       in.args = deps_from_json(v, key, false);
     } else {
-      throw SpecError(key, "unknown field in " + source +
-                               " (known: python_code, python_code_file, python_deps, "
-                               "requirements, requirements_file, system_deps, use_cache, "
-                               "index_url, args, schema_version)");
+      throw SpecError(
+          key, "unknown field in " + source +
+                   " (known: python_code, python_code_file, python_deps, "
+                   "requirements, requirements_file, requirements_lock, system_deps, use_cache, "
+                   "index_url, args, schema_version)");
     }
   }
 }
@@ -179,6 +187,28 @@ TaskSpec validate(const SpecInput& in, bool require_code) {
     add_requirements(*text, "REQUIREMENTS_FILE");
   }
 
+  if (in.requirements_lock) {
+    const std::filesystem::path p = *in.requirements_lock;
+    auto text = util::read_file(p, kMaxLockBytes);
+    if (!text) throw SpecError("REQUIREMENTS_LOCK", text.error());
+    auto lock = parse_lock(*text);
+    if (!lock) throw SpecError("REQUIREMENTS_LOCK", p.string() + ": " + lock.error());
+    // A lock pins what was resolved for a request; an edited request needs a new resolution.
+    for (const auto& r : spec.python_deps) {
+      const auto name = normalize_name(requirement_name(r.requirement));
+      const bool pinned = std::any_of(lock->distributions.begin(), lock->distributions.end(),
+                                      [&](const auto& d) { return d.name == name; });
+      if (!pinned) {
+        throw SpecError("REQUIREMENTS_LOCK",
+                        p.string() + " does not pin '" + quoted(name) +
+                            "', which the task requests: rerun without REQUIREMENTS_LOCK to "
+                            "resolve the edited request anew");
+      }
+    }
+    spec.lock = std::move(*lock);
+    spec.lock_file = std::filesystem::absolute(p);
+  }
+
   for (const auto& attr : in.system_deps) {
     if (auto e = check_nix_attribute(attr)) {
       throw SpecError("SYSTEM_DEPS", "'" + quoted(attr) + "' " + *e);
@@ -222,6 +252,11 @@ nlohmann::json describe(const TaskSpec& spec) {
   nlohmann::json names = nlohmann::json::array();
   for (const auto& r : spec.python_deps) names.push_back(requirement_name(r.requirement));
   d["python_deps"] = names;
+  if (spec.lock_file) {
+    d["requirements_lock"] = {{"path", spec.lock_file->string()},
+                              {"digest", lock_digest(*spec.lock)},
+                              {"distributions", spec.lock->distributions.size()}};
+  }
   d["system_deps"] = spec.system_deps;
   d["use_cache"] = spec.use_cache;
   d["index_url"] = redact_url(spec.index_url.value_or(std::string(kDefaultIndexUrl)));

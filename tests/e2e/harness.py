@@ -60,13 +60,14 @@ def validate_record(record):
 class IndexServer:
     """tests/fixtures/index_server.py on 127.0.0.1, for the lifetime of a `with` block."""
 
-    def __init__(self, stall=0, fail_files=0, lifetime=1200):
+    def __init__(self, stall=0, fail_files=0, lifetime=1200, root=None):
+        self.root = root or INDEX_DIR  # a copy when a test adds versions (test_locks.py)
         self.stall = stall
         self.fail_files = fail_files
         self.lifetime = lifetime  # seconds; the server exits by itself after this (no strays)
 
     def __enter__(self):
-        cmd = [sys.executable, os.path.join(TESTS, "fixtures", "index_server.py"), INDEX_DIR,
+        cmd = [sys.executable, os.path.join(TESTS, "fixtures", "index_server.py"), self.root,
                "--lifetime", str(self.lifetime)]
         if self.stall:
             cmd += ["--stall", str(self.stall)]

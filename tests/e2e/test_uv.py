@@ -197,11 +197,20 @@ class UvArgvContract(TaskrunnerTest):
         self.assertEqual(res.code, 0, res.stderr[-2000:])
         with open(log) as fh:
             calls = [json.loads(line) for line in fh]
-        self.assertEqual([c["argv"][0] for c in calls], ["--version", "venv", "pip"])
+        self.assertEqual([c["argv"][:2] for c in calls],
+                         [["--version"], ["venv", os.path.join(self.work, "venv")],
+                          ["pip", "compile"], ["pip", "install"]])
         venv = os.path.join(self.work, "venv")
         self.assertEqual(calls[1]["argv"][:3], ["venv", venv, "--python"])
-        self.assertEqual(calls[2]["argv"], ["pip", "install", "--python", os.path.join(venv, "bin", "python"),
-                                            "-r", os.path.join(self.work, "requirements.txt")])
+        python = os.path.join(venv, "bin", "python")
+        # Resolve to a lock first (docs/locks.md), then install exactly that lock.
+        self.assertEqual(calls[2]["argv"], ["pip", "compile", os.path.join(self.work, "requirements.txt"),
+                                            "--python", python, "--generate-hashes", "--no-header",
+                                            "--no-annotate", "--quiet", "-o",
+                                            os.path.join(self.work, "requirements.compiled")])
+        self.assertEqual(calls[3]["argv"], ["pip", "install", "--python", python,
+                                            "-r", os.path.join(self.work, "requirements.lock"),
+                                            "--require-hashes", "--no-deps"])
         link = res.record("venv")["detail"]
         # The work dir (/tmp) and the cache (/dev/shm) are two file systems: copy, whatever the
         # pod's environment said.
@@ -225,9 +234,10 @@ class UvArgvContract(TaskrunnerTest):
         self.assertEqual(res.code, 0)
         with open(log) as fh:
             calls = [json.loads(line) for line in fh]
-        self.assertEqual(calls[2]["env"].get("UV_NO_CACHE"), "1")
-        self.assertNotIn("UV_CACHE_DIR", calls[2]["env"])
-        self.assertNotIn("UV_LINK_MODE", calls[2]["env"])
+        for call in calls[2:]:
+            self.assertEqual(call["env"].get("UV_NO_CACHE"), "1")
+            self.assertNotIn("UV_CACHE_DIR", call["env"])
+            self.assertNotIn("UV_LINK_MODE", call["env"])
         self.assertNotIn("uv_link_mode", res.record("venv")["detail"])
 
 

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "taskrunner/environment/env_cache.hpp"
+#include "taskrunner/environment/env_key.hpp"
 
 namespace fs = std::filesystem;
 using namespace taskrunner::environment;
@@ -103,7 +104,7 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   fs::create_directories(t.path / "envs");
   const std::string key(64, 'a');
   // A publish whose fill fails leaves nothing: no entry, no temp dir (a full volume).
-  const auto failed = publish_entry(t.path, key, EnvMode::snapshot, {{"format", 1}},
+  const auto failed = publish_entry(t.path, key, EnvMode::snapshot, {{"format", kEnvFormat}},
                                     [](const fs::path& tmp, nlohmann::json&) {
                                       write(tmp / "venv.tar.zst", "partial");
                                       return std::string("disk full");
@@ -115,7 +116,7 @@ TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   std::string error;
   EXPECT_FALSE(*find_entry(t.path, key, EnvMode::snapshot));
   EXPECT_TRUE(list_entries(t.path).empty());
-  const nlohmann::json manifest = {{"format", 1},
+  const nlohmann::json manifest = {{"format", kEnvFormat},
                                    {"key", key},
                                    {"mode", "snapshot"},
                                    {"venv_path", "/tmp/v"},
@@ -147,7 +148,7 @@ TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
   TempDir t;
   const std::string key(64, 'c');
   const auto p = entry_paths(t.path, key, EnvMode::snapshot);
-  const nlohmann::json good = {{"format", 1},
+  const nlohmann::json good = {{"format", kEnvFormat},
                                {"key", key},
                                {"mode", "snapshot"},
                                {"venv_path", "/tmp/v"},
@@ -163,9 +164,9 @@ TEST(EnvCache, MalformedManifestsAreRejectedNeverThrown) {
   };
   const nlohmann::json gone = nlohmann::json::value_t::discarded;
   for (const std::string& text :
-       {std::string("not json"), std::string("[1, 2]"), std::string("{}"), with("format", 2),
-        with("format", "1"), with("key", 7), with("mode", "fast"), with("venv_path", gone),
-        with("archive", gone), with("archive", {{"bytes", 10}}),
+       {std::string("not json"), std::string("[1, 2]"), std::string("{}"),
+        with("format", kEnvFormat + 1), with("format", "1"), with("key", 7), with("mode", "fast"),
+        with("venv_path", gone), with("archive", gone), with("archive", {{"bytes", 10}}),
         with("archive", {{"bytes", -1}, {"sha256", std::string(64, 'b')}}),
         with("archive", {{"bytes", 10}, {"sha256", "short"}}), with("key", std::string(64, 'd')),
         with("archive", {{"bytes", 11}, {"sha256", std::string(64, 'b')}})}) {
@@ -200,7 +201,7 @@ TEST(EnvCache, InPlaceManifestsNameOnlyTheirOwnVenv) {
            {(t.path / "venvs" / (std::string(64, 'f') + "-0123456789abcdef")).string(), 100, false},
            {(t.path / "venvs" / (key + "-0123456789abcdef") / "..").string(), 100, false},
            {own, kMaxEntryBytes + 1, false}}) {
-    write(p.manifest, nlohmann::json{{"format", 1},
+    write(p.manifest, nlohmann::json{{"format", kEnvFormat},
                                      {"key", key},
                                      {"mode", "inplace"},
                                      {"venv_path", venv_path},
@@ -220,4 +221,32 @@ TEST(EnvCache, ModeChoice) {
   // /tmp here is a local file system: auto keeps the venv in place.
   EXPECT_EQ(choose_mode(EnvMode::automatic, "/tmp"),
             is_network_filesystem(filesystem_type("/tmp")) ? EnvMode::snapshot : EnvMode::inplace);
+}
+
+TEST(EnvCache, AnEntryKeepsItsLockAndRefusesAChangedOne) {
+  TempDir t;
+  const std::string key(64, 'a');
+  const auto venv = t.path / "venv";
+  write(venv / "bin" / "python", "#!");
+  const std::string text = "six==1.16.0 --hash=sha256:" + std::string(64, '3') + "\n";
+  const LockToPublish lock{text, std::string(64, 'd'), 1, false, "2026-12-01T22:00:00Z"};
+  const auto published = publish_venv(t.path, key, EnvMode::snapshot, venv, R"({"k": 1})", lock);
+  ASSERT_TRUE(published.error.empty()) << published.error;
+  auto e = find_entry(t.path, key, EnvMode::snapshot);
+  ASSERT_TRUE(e && *e) << e.error();
+  ASSERT_TRUE((*e)->lock);
+  EXPECT_EQ((*e)->lock->digest, std::string(64, 'd'));
+  EXPECT_FALSE((*e)->lock->pinned);
+  const auto read = read_entry_lock(**e);
+  ASSERT_TRUE(read) << read.error();
+  EXPECT_EQ(*read, text);
+  // Renewed: a later resolved_at, the rest untouched.
+  const auto later = std::chrono::system_clock::now();
+  ASSERT_TRUE(renew_resolution(**e, later).ok());
+  auto renewed = find_entry(t.path, key, EnvMode::snapshot);
+  ASSERT_TRUE(renewed && *renewed);
+  EXPECT_GT((*renewed)->lock->resolved_at, (*e)->lock->resolved_at);
+  // Someone rewrites the lock on the shared volume: it is refused, never served.
+  write((*e)->dir / "requirements.lock", "six==6.6.6 --hash=sha256:" + std::string(64, '4') + "\n");
+  EXPECT_FALSE(read_entry_lock(**renewed));
 }

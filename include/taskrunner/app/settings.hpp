@@ -33,6 +33,9 @@ struct Settings {
   std::filesystem::path env_cache;
   /// TASKRUNNER_ENV_MODE: off, snapshot, inplace or auto (default).
   environment::EnvMode env_mode = environment::EnvMode::automatic;
+  /// TASKRUNNER_RESOLVE_MAX_AGE (s): an entry resolved from an unpinned request longer ago than
+  /// this is resolved again on its next use (docs/locks.md); none by default (never).
+  std::optional<std::chrono::milliseconds> resolve_max_age;
   bool warm_only = false;   ///< `taskrunner cache warm`: build and publish, do not run the code
   int install_retries = 2;  ///< TASKRUNNER_INSTALL_RETRIES: retries after a transient failure
   std::chrono::milliseconds install_timeout{

@@ -4,13 +4,14 @@
 // volume used directly). Entries are published atomically and only whole entries are served.
 //
 // Layout under the root:
-//   envs/<key>-<mode>/manifest.json   the entry; present ⇔ published (renamed in last)
-//   envs/<key>-snapshot/venv.tar.zst  a snapshot's archive
-//   envs/<key>-<mode>/hits            one byte appended per hit (size = hit count, mtime = last
-//   use) venvs/<key>-<nonce>/              an in-place venv, built where it stays (its scripts name
-//   it) locks/<key>-<mode>.build          exclusive flock while one runner builds (single flight)
-//   locks/<key>-<mode>.use            shared flock while a runner uses the entry (prune skips)
-//   envs/.tmp-*                       temp dirs of publishes; a killed runner leaves only these
+//   envs/<key>-<mode>/manifest.json      the entry; present ⇔ published (renamed in last)
+//   envs/<key>-snapshot/venv.tar.zst     a snapshot's archive
+//   envs/<key>-<mode>/requirements.lock  the lock the entry was built from (docs/locks.md)
+//   envs/<key>-<mode>/hits               one byte per hit (size = hits, mtime = last use)
+//   venvs/<key>-<nonce>/                 an in-place venv, built where it stays
+//   locks/<key>-<mode>.build             exclusive flock while one runner builds
+//   locks/<key>-<mode>.use               shared flock while a runner uses the entry
+//   envs/.tmp-*                          temp dirs of publishes; a killed runner leaves these
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -43,6 +44,15 @@ bool is_network_filesystem(const std::string& type);
 /// otherwise (local disk or hostPath: nothing to unpack at all).
 EnvMode choose_mode(EnvMode requested, const std::filesystem::path& root);
 
+/// The lock an entry was built from (docs/locks.md), as its manifest describes it.
+struct EntryLock {
+  std::string sha256;  ///< of the requirements.lock file in the entry dir
+  std::string digest;  ///< spec::lock_digest(): the pinned files alone
+  std::uint64_t distributions = 0;
+  bool pinned = false;  ///< built from REQUIREMENTS_LOCK (never re-resolved)
+  std::chrono::system_clock::time_point resolved_at;  ///< last resolution (renewed)
+};
+
 /// One published entry as read from its manifest.
 struct Entry {
   std::string key;
@@ -54,6 +64,7 @@ struct Entry {
   std::string archive_sha256;       ///< snapshot: the archive's sha256 (64 hex digits)
   std::uint64_t hits = 0;
   std::chrono::system_clock::time_point last_used;
+  std::optional<EntryLock> lock;  ///< nullopt when the run that built it had no lock
 };
 
 /// Paths of one key and mode under `root`.
@@ -100,14 +111,33 @@ Published publish_entry(const std::filesystem::path& root, const std::string& ke
                         const std::function<std::string(const std::filesystem::path& tmp,
                                                         nlohmann::json& manifest)>& fill);
 
+/// The lock stored with an entry: requirements.lock's text and what the manifest says of it.
+struct LockToPublish {
+  std::string text;
+  std::string digest;
+  std::size_t distributions = 0;
+  bool pinned = false;
+  std::string resolved_at;  ///< RFC 3339 UTC
+};
+
 /// Publishes the finished `venv` as the entry for `key`/`mode` (snapshot or inplace) through
 /// publish_entry(): the manifest (format kEnvFormat, key, mode, venv path, creation time,
 /// `inputs_json` — what the key hashes — and, for a snapshot, the archive's name, bytes and
-/// sha256 written by write_snapshot(), else the venv's bytes) is written only here and read only
-/// by find_entry(). `Published::bytes` is the entry's size (archive or venv bytes); on failure
-/// `error` is set and nothing is published.
+/// sha256 written by write_snapshot(), else the venv's bytes; with a `lock`, `lock` {file,
+/// sha256, digest, distributions, pinned} and `resolved_at`, the file beside it) is written only
+/// here and read only by find_entry(). `Published::bytes` is the entry's size (archive or venv
+/// bytes); on failure `error` is set and nothing is published.
 Published publish_venv(const std::filesystem::path& root, const std::string& key, EnvMode mode,
-                       const std::filesystem::path& venv, const std::string& inputs_json);
+                       const std::filesystem::path& venv, const std::string& inputs_json,
+                       const std::optional<LockToPublish>& lock = std::nullopt);
+
+/// The entry's requirements.lock, checked against the manifest's sha256 (the volume is shared:
+/// a changed file is refused, naming the path). Fails when the entry has no lock.
+util::Result<std::string> read_entry_lock(const Entry& entry);
+
+/// Renews the entry's resolution time (`resolved_at` = `now`) after a re-resolution found the
+/// same lock: the manifest is rewritten atomically (temp file + rename in the entry dir).
+util::Status renew_resolution(const Entry& entry, std::chrono::system_clock::time_point now);
 
 /// A fresh, unused directory venvs/<key>-<nonce> for an in-place build (not created).
 std::filesystem::path inplace_venv_dir(const std::filesystem::path& root, const std::string& key);

@@ -11,7 +11,7 @@
 namespace taskrunner::environment {
 
 /// Bumped whenever the layout of entries or the meaning of the key's inputs changes.
-inline constexpr int kEnvFormat = 1;
+inline constexpr int kEnvFormat = 2;  ///< 2: entries carry their lock (docs/locks.md)
 
 /// What determines the environment.
 struct EnvKeyInput {
@@ -20,7 +20,8 @@ struct EnvKeyInput {
   std::string platform;        ///< machine, e.g. "x86_64-linux" (environment::nix_system())
   std::string installer;       ///< "uv" or "pip"
   std::string installer_version;
-  std::vector<spec::RequirementLine> requirements;
+  std::vector<spec::RequirementLine> requirements;  ///< the request, or the lock's pins
+  bool pinned = false;                  ///< requirements are a lock's (REQUIREMENTS_LOCK)
   std::vector<std::string> index_urls;  ///< as configured; credentials are removed here
   std::string venv_path;                ///< where the venv lives (snapshots restore there)
 };

@@ -18,6 +18,7 @@ namespace taskrunner::environment {
 struct InstallContext {
   tools::Installer installer;
   std::filesystem::path base_python;  ///< resolved interpreter (sys.executable)
+  std::string python_version;         ///< its version ("3.11.2"), for the lock's header
   bool base_has_pip = false;          ///< pip path: reuse the base's pip (no ensurepip)
   std::filesystem::path venv;         ///< where the venv goes
   std::optional<std::filesystem::path> cache_dir;  ///< nullopt: run without cache
@@ -49,11 +50,35 @@ util::EnvMap installer_env(const InstallContext& ctx);
 /// pip installs into it with `--python` (pip ≥ 22.3).
 execution::Command venv_command(const InstallContext& ctx);
 
-/// `uv pip install --python <venv>/bin/python -r <file>` or
+/// How one install runs.
+struct InstallFlags {
+  /// Installs a lock exactly: `--require-hashes --no-deps` (pip's hash-checking mode,
+  /// https://pip.pypa.io/en/stable/topics/secure-installs/; uv accepts the same flags).
+  bool pinned = false;
+  /// pip only: `--report FILE`, the installation report (pip ≥ 22.2,
+  /// https://pip.pypa.io/en/stable/reference/installation-report/) the lock is read from.
+  std::optional<std::filesystem::path> report;
+};
+
+/// `uv pip install --python <venv>/bin/python -r <file> [--require-hashes --no-deps]` or
 /// `<base> -m pip --python <venv>/bin/python install -r <file> [--no-cache-dir]
-/// [--progress-bar off]` (or `<venv>/bin/python -m pip …` when the base has no pip).
+/// [--progress-bar off] [--require-hashes --no-deps] [--report FILE]` (or
+/// `<venv>/bin/python -m pip …` when the base has no pip).
 execution::Command install_command(const InstallContext& ctx,
-                                   const std::filesystem::path& requirements_file);
+                                   const std::filesystem::path& requirements_file,
+                                   const InstallFlags& flags = {});
+
+/// Resolution without installing, for a lock: uv `pip compile <file> --python <python>
+/// --generate-hashes --no-header --no-annotate --quiet -o <output>` (a requirements file with
+/// hashes, https://docs.astral.sh/uv/pip/compile/); pip `<base> -m pip install --dry-run
+/// --ignore-installed --quiet --report <output> -r <file>` (an installation report). `refresh`
+/// adds uv's `--refresh` (revalidate cached index pages; pip always revalidates them). nullopt for
+/// pip when the base interpreter has no pip.
+std::optional<execution::Command> resolve_command(const InstallContext& ctx,
+                                                  const std::filesystem::path& requirements_file,
+                                                  const std::filesystem::path& python,
+                                                  const std::filesystem::path& output,
+                                                  bool refresh = false);
 
 /// A failed install, explained.
 struct InstallFailure {

@@ -77,11 +77,14 @@ inline constexpr std::array<CheckpointInfo, kCheckpointCount> kCheckpoints = {{
      "`skipped` without system deps"},
     {Id::venv, "venv", false,
      "resolves the base interpreter; on an environment cache hit restores the snapshot or uses the "
-     "in-place venv, else `uv venv` or `python -m venv` (one builder per key)"},
+     "in-place venv (resolved again first when older than `TASKRUNNER_RESOLVE_MAX_AGE`), else "
+     "`uv venv` or `python -m venv` (one builder per key)"},
     {Id::python_deps, "python_deps", false,
-     "writes `<work>/requirements.txt`, `uv pip install` or pip; records counts; names an unknown "
-     "package; compiles bytecode and publishes the environment cache entry; nothing to do on a "
-     "hit"},
+     "writes `<work>/requirements.txt`, `uv pip install` or pip (uv: `uv pip compile "
+     "--generate-hashes` first), or installs exactly `REQUIREMENTS_LOCK`; writes the run's lock to "
+     "`<results>/requirements.lock`; records counts; names an unknown package or a hash mismatch; "
+     "compiles bytecode and publishes the environment cache entry with its lock; on a hit writes "
+     "the entry's lock"},
     {Id::user_code, "user_code", false,
      "runs the code with the venv's python in its own process group; records exit code and bytes"},
 }};

@@ -23,6 +23,8 @@ enum class Failure {
   terminated,
   cancelled,
   deadline,
+  hash_mismatch,
+  lock_mismatch,
 };
 
 /// A known failure: its stable id (recorded as `detail.failure`) and the hint shown with it.

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "taskrunner/spec/lock.hpp"
 #include "taskrunner/spec/requirement.hpp"
 #include "taskrunner/util/env.hpp"
 
@@ -19,6 +20,8 @@ struct TaskSpec {
   std::optional<std::filesystem::path> code_file;  ///< PYTHON_CODE_FILE / python_code_file
   std::vector<std::string> args;                   ///< become sys.argv[1:]
   std::vector<RequirementLine> python_deps;        ///< PYTHON_DEPS + REQUIREMENTS(+_FILE), merged
+  std::optional<Lock> lock;  ///< REQUIREMENTS_LOCK: install exactly this (docs/locks.md)
+  std::optional<std::filesystem::path> lock_file;  ///< where the lock was read from
   std::vector<std::string> system_deps;            ///< nixpkgs attribute paths
   bool use_cache = true;                           ///< USE_CACHE
   std::optional<std::string> index_url;            ///< index URL (with credentials; never logged)
@@ -31,6 +34,7 @@ struct SpecInput {
   std::vector<std::string> deps;                 ///< individual requirement strings
   std::optional<std::string> requirements;       ///< requirements.txt content
   std::optional<std::string> requirements_file;  ///< path
+  std::optional<std::string> requirements_lock;  ///< path of a lock (docs/locks.md)
   std::vector<std::string> system_deps;
   std::optional<bool> use_cache;
   std::optional<std::string> index_url;
@@ -45,8 +49,9 @@ struct SpecError : std::runtime_error {
 };
 
 /// Reads PYTHON_CODE, PYTHON_CODE_FILE, PYTHON_DEPS, REQUIREMENTS, REQUIREMENTS_FILE,
-/// SYSTEM_DEPS, USE_CACHE and the index variables (TASKRUNNER_INDEX_URL, else UV_DEFAULT_INDEX,
-/// else UV_INDEX_URL, else PIP_INDEX_URL). Throws SpecError for a malformed USE_CACHE.
+/// REQUIREMENTS_LOCK (empty: none), SYSTEM_DEPS, USE_CACHE and the index variables
+/// (TASKRUNNER_INDEX_URL, else UV_DEFAULT_INDEX, else UV_INDEX_URL, else PIP_INDEX_URL). Throws
+/// SpecError for a malformed USE_CACHE.
 SpecInput from_environment(const util::EnvMap& env);
 
 /// Overlays the fields of a JSON spec document (docs/spec.md) onto `input`.
@@ -60,9 +65,10 @@ inline constexpr std::size_t kMaxArgBytes = 131072;
 /// code; code, code file path and args without NUL bytes and each under kMaxArgBytes (inline
 /// code of 128 KiB or more is refused: use a code file), readable code and requirements files, PEP
 /// 508 requirements, pip options other than
-/// --hash refused, nixpkgs attribute paths, an http(s) index URL. Reads files but creates none.
-/// Throws SpecError naming the field. `require_code` false (for `taskrunner doctor`) accepts a
-/// spec without code.
+/// --hash refused, a lock that parse_lock() accepts and that pins every requested name (else
+/// the field is REQUIREMENTS_LOCK), nixpkgs attribute paths, an http(s) index URL. Reads files but
+/// creates none. Throws SpecError naming the field. `require_code` false (for `taskrunner doctor`)
+/// accepts a spec without code.
 TaskSpec validate(const SpecInput& input, bool require_code = true);
 
 /// A summary of the spec for the `spec` checkpoint's detail (no code text, no credentials).

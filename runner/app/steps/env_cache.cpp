@@ -5,6 +5,7 @@
 
 #include "steps.hpp"
 #include "taskrunner/environment/env_key.hpp"
+#include "taskrunner/environment/resolved_lock.hpp"
 #include "taskrunner/environment/snapshot.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/util/fs.hpp"
@@ -64,7 +65,9 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
   in.platform = environment::nix_system();
   in.installer = installer.kind == tools::InstallerKind::uv ? "uv" : "pip";
   in.installer_version = installer.kind == tools::InstallerKind::uv ? installer.version : "";
-  in.requirements = spec.python_deps;
+  // A pinned run is keyed by its lock alone: equal locks share one entry whatever was requested.
+  in.pinned = spec.lock.has_value();
+  in.requirements = spec.lock ? spec::lock_requirements(*spec.lock) : spec.python_deps;
   in.index_urls = {index};
   in.venv_path =
       plan.mode == environment::EnvMode::snapshot ? (s.work_dir / "venv").string() : "(in place)";
@@ -143,7 +146,8 @@ bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
 }
 
 void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& venv,
-                 execution::ProcessRunner& runner) {
+                 execution::ProcessRunner& runner,
+                 const std::optional<environment::LockToPublish>& lock) {
   const auto t0 = std::chrono::steady_clock::now();
   execution::Command compile{venv / "bin" / "python",
                              {"-m", "compileall", "-q", "-j", "0", (venv / "lib").string()},
@@ -162,7 +166,7 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
   // entry appears, so a concurrent prune can never take it away in between.
   if (plan.mode == environment::EnvMode::inplace) plan.use_lock = use_lock(plan);
   const auto published =
-      environment::publish_venv(s.env_cache, plan.key, plan.mode, venv, plan.material);
+      environment::publish_venv(s.env_cache, plan.key, plan.mode, venv, plan.material, lock);
   plan.detail["publish_ms"] = ms_since(t0);
   if (!published.error.empty()) {
     plan.detail["publish_error"] = published.error;
@@ -171,6 +175,66 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
     plan.detail["bytes"] = published.bytes;
   }
   plan.build_lock.reset();
+}
+
+void refresh_resolution(EnvPlan& plan, const Settings& s, const spec::TaskSpec& spec,
+                        execution::ProcessRunner& runner, const environment::InstallContext& ictx) {
+  if (!s.resolve_max_age || !plan.hit || spec.lock || !plan.hit->lock || plan.hit->lock->pinned) {
+    return;
+  }
+  const auto now = std::chrono::system_clock::now();
+  const auto age =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - plan.hit->lock->resolved_at);
+  if (age <= *s.resolve_max_age) return;
+  nlohmann::json r = {{"age_s", age.count() / 1000},
+                      {"max_age_s", s.resolve_max_age->count() / 1000}};
+  const auto keep = [&](const std::string& why) {
+    report::log().warn("environment cache: cannot resolve again ({}); using the entry as built",
+                       why);
+    r["error"] = why;
+    plan.detail["re_resolved"] = r;
+  };
+  const auto req = s.work_dir / "requirements.txt";
+  const auto out = s.work_dir / "requirements.re-resolved";
+  if (const auto st = util::write_file_atomic(req, spec::render_requirements(spec.python_deps));
+      !st.ok()) {
+    return keep(st.error);
+  }
+  const bool pip = ictx.installer.kind != tools::InstallerKind::uv;
+  const auto cmd = environment::resolve_command(ictx, req, ictx.base_python, out, /*refresh=*/true);
+  if (!cmd) return keep("pip resolves with the base interpreter's pip, and it has none");
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ran = run_setup_step(runner, report::Id::venv, *cmd, s);
+  r["duration_ms"] = ms_since(t0);
+  if (ran.exit_code != 0) return keep("the resolver exited with " + std::to_string(ran.exit_code));
+  const auto fresh = environment::read_resolution(out, pip);
+  if (!fresh) return keep(fresh.error());
+  const auto old_text = environment::read_entry_lock(*plan.hit);
+  const auto old =
+      old_text ? spec::parse_lock(*old_text) : util::Result<spec::Lock>(old_text.status());
+  r["digest"] = spec::lock_digest(*fresh);
+  if (old && spec::same_resolution(*old, *fresh)) {
+    // Same pins: the entry is as good as new.
+    r["changed"] = false;
+    const auto st = environment::renew_resolution(*plan.hit, now);
+    r["renewed"] = st.ok();
+    if (!st.ok()) r["error"] = st.error;
+    plan.detail["re_resolved"] = r;
+    return;
+  }
+  r["changed"] = true;
+  if (old) r["old_digest"] = spec::lock_digest(*old);
+  report::log().info(
+      "environment cache: the request resolves differently now than when entry {} was built; "
+      "building a new one",
+      plan.paths.dir.string());
+  environment::reject_entry(s.env_cache, plan.paths.dir);
+  plan.hit.reset();
+  plan.result = "rebuilt";
+  plan.detail["rejected"] = "the request resolves to another lock now";
+  plan.detail["re_resolved"] = r;
 }
 
 execution::RunResult go_on_uncached(report::Id id, const Settings& s,

@@ -11,7 +11,7 @@ namespace taskrunner::app::steps {
 Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                const Index& index, execution::ProcessRunner& runner) {
   Probes p;
-  const bool need_python_deps = !spec.python_deps.empty();
+  const bool need_python_deps = !spec.python_deps.empty() || spec.lock.has_value();
   cp.run(report::Id::network, [&] {
     const auto t0 = std::chrono::steady_clock::now();
     auto found = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),

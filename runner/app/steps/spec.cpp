@@ -31,6 +31,7 @@ std::optional<Loaded> spec(report::Recorder& rec, const util::EnvMap& env, const
       input.requirements_file = flags.requirements_file;
       input.requirements.reset();
     }
+    if (flags.requirements_lock) input.requirements_lock = flags.requirements_lock;
     if (flags.system_deps) input.system_deps = *flags.system_deps;
     if (!flags.args.empty()) input.args = flags.args;
     out.task = spec::validate(input, /*require_code=*/!doctor && !warm);

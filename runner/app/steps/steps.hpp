@@ -38,6 +38,7 @@ struct SpecFlags {
   std::optional<std::string> code_file;
   std::optional<std::vector<std::string>> deps;
   std::optional<std::string> requirements_file;
+  std::optional<std::string> requirements_lock;  ///< --lock
   std::optional<std::vector<std::string>> system_deps;
   std::vector<std::string> args;  ///< after `--`: sys.argv[1:]
   bool exec = false;
@@ -92,10 +93,19 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
 /// `venv` StepError (reason "terminated", exit 128+n) and leaves the entry alone.
 bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
                  std::filesystem::path& venv);
-/// After a successful install: compiles bytecode, publishes the venv and releases the build
-/// lock. A failure here is logged and recorded, never fails the run.
+/// TASKRUNNER_RESOLVE_MAX_AGE (docs/locks.md): a hit built from an unpinned request whose lock
+/// was resolved longer ago than the limit is resolved again (resolve_command: uv pip compile, or
+/// pip install --dry-run --report, with the base interpreter). Same pins: the entry's
+/// resolved_at is renewed and the hit stands. Other pins: the entry is rejected and the run
+/// builds a new one (result "rebuilt"). A resolution that fails keeps the hit, with a warn.
+/// Recorded under env_cache.re_resolved.
+void refresh_resolution(EnvPlan& plan, const Settings& s, const spec::TaskSpec& spec,
+                        execution::ProcessRunner& runner, const environment::InstallContext& ictx);
+/// After a successful install: compiles bytecode, publishes the venv with the run's lock and
+/// releases the build lock. A failure here is logged and recorded, never fails the run.
 void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& venv,
-                 execution::ProcessRunner& runner);
+                 execution::ProcessRunner& runner,
+                 const std::optional<environment::LockToPublish>& lock);
 
 // --- network.cpp ---------------------------------------------------------------------------
 /// What `network` finds out before deciding whether it is needed: the installer and the

@@ -89,6 +89,7 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
     }
     ictx.base_python = interp->executable;
     ictx.base_has_pip = interp->has_pip;
+    ictx.python_version = interp->version;
     o.detail = {{"base_python", interp->executable.string()},
                 {"requested_python", interp->requested.string()},
                 {"python_version", interp->version},
@@ -96,6 +97,7 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                 {"path", ictx.venv.string()},
                 {"installer", installer.kind == tools::InstallerKind::uv ? "uv" : "pip"}};
     if (plan.enabled) {
+      refresh_resolution(plan, s, spec, runner, ictx);
       const bool used = (plan.hit && use_env_hit(cp, plan, s, ictx.venv)) ||
                         wait_for_builder(cp, plan, s, ictx.venv);
       if (!used && plan.enabled && plan.mode == environment::EnvMode::inplace) {
