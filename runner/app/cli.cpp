@@ -1,6 +1,7 @@
 #include "taskrunner/app/cli.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -62,7 +63,8 @@ Runner: UV_CACHE_DIR, TASKRUNNER_WORK_DIR, TASKRUNNER_RESULTS_DIR, TASKRUNNER_PY
   TASKRUNNER_NIX_PORTABLE, TASKRUNNER_NIXPKGS, TASKRUNNER_NIX_ROOTS, NP_LOCATION,
   TASKRUNNER_ENV_CACHE, TASKRUNNER_ENV_MODE (off|snapshot|inplace|auto),
   TASKRUNNER_PUSHGATEWAY_URL, TASKRUNNER_PUSHGATEWAY_TIMEOUT, TASKRUNNER_TEMPLATE_NAME,
-  TASKRUNNER_RESOLVE_MAX_AGE, ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
+  TASKRUNNER_RESOLVE_MAX_AGE, TASKRUNNER_RUN_AS (UID[:GID]|off; as root default 65534),
+  ARGO_WORKFLOW_NAME (see README; system deps: docs/system-deps.md).
 
 Output: child output streams live to stdout/stderr and <results>/taskrunner.log; each checkpoint
 transition is a JSON line on stderr; <results>/checkpoints.json holds the whole run and
@@ -235,6 +237,8 @@ int main(int argc, char** argv) {
   if (!loaded) return finish_failed_spec(recorder);
   const Settings& settings = loaded->settings;
   const spec::TaskSpec& task = loaded->task;
+  // Separated from the user code, everything setup creates is writable by root alone.
+  if (settings.run_as) ::umask(022);
 
   execution::SystemProcessRunner runner(supervisor);
   const int code = run_pipeline(settings, task, recorder, runner, &supervisor);

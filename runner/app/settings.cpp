@@ -130,6 +130,20 @@ Settings load_settings(const util::EnvMap& env) {
     s.exec = *b;
   }
   s.network_timeout = seconds_var(env, "TASKRUNNER_NETWORK_TIMEOUT", s.network_timeout);
+  if (::geteuid() == 0) s.run_as = execution::kDefaultRunAs;
+  if (auto v = util::get(env, "TASKRUNNER_RUN_AS")) {
+    auto parsed = execution::parse_run_as(*v);
+    if (!parsed) throw SettingsError("TASKRUNNER_RUN_AS", parsed.error());
+    s.run_as = *parsed;
+    if (s.run_as && ::geteuid() != 0) {
+      if (s.run_as->uid != ::geteuid() || s.run_as->gid != ::getegid()) {
+        throw SettingsError("TASKRUNNER_RUN_AS",
+                            "changing the uid needs taskrunner started as root (it runs as uid " +
+                                std::to_string(::geteuid()) + "): set it to off or unset it");
+      }
+      s.run_as.reset();  // already that uid: nothing to drop
+    }
+  }
   if (auto v = util::get(env, "TASKRUNNER_INSTALL_RETRIES")) {
     if (v->size() != 1 || !std::isdigit(static_cast<unsigned char>((*v)[0]))) {
       throw SettingsError("TASKRUNNER_INSTALL_RETRIES", "'" + *v + "' is not a number from 0 to 9");

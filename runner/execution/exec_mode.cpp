@@ -96,6 +96,12 @@ std::string exec_replacing_self(const Command& command, int log_fd) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   (void)::signal(SIGPIPE, SIG_DFL);
+  if (command.run_as) {
+    if (const int err = drop_privileges(*command.run_as); err != 0) {
+      return util::errno_message("cannot drop privileges to " + to_string(*command.run_as) + " for",
+                                 command.executable, err);
+    }
+  }
   ::execve(exe.c_str(), argv.data(), envp.data());
   const int err = errno;
   // Output now goes through the shipper; report there.

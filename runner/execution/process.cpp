@@ -49,8 +49,10 @@ void close_fds(unsigned from, unsigned to) {
 /// and Boost's exec-error pipe (Boost 1.81's own close_all leaves non-CLOEXEC descriptors that
 /// taskrunner inherited open), own process group (so timeouts and signals reach every
 /// descendant), default SIGPIPE (we ignore it in the parent; ignored dispositions survive
-/// exec), empty signal mask.
+/// exec), empty signal mask; with `run_as`, the privileges dropped last (drop_privileges()).
 struct ChildSetup {
+  std::optional<Credentials> run_as;
+
   template <typename Launcher>
   boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path& /*exe*/,
                                           const char* const*& /*argv*/) {
@@ -71,6 +73,11 @@ struct ChildSetup {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (run_as) {
+      if (const int err = drop_privileges(*run_as); err != 0) {
+        return {err, boost::system::system_category()};
+      }
+    }
     return {};
   }
 };
@@ -315,7 +322,8 @@ void Job::launch(const Command& command) {
                                                 : bp::detail::process_input_binding(in_fd.fd),
                           bp::detail::process_output_binding(out_w.fd),
                           bp::detail::process_error_binding(err_w.fd)},
-        bp::process_environment(envp), bp::process_start_dir(start_dir), ChildSetup{});
+        bp::process_environment(envp), bp::process_start_dir(start_dir),
+        ChildSetup{command.run_as});
   } catch (const boost::system::system_error& e) {
     ::close(out_p[0]);
     ::close(err_p[0]);

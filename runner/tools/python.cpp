@@ -49,8 +49,9 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
     }
   }
 
-  const auto r = execution::run_probe(runner, {interp.requested, {"-c", kProbe}, env, std::nullopt},
-                                      8192, std::chrono::seconds(30));
+  const auto r = execution::run_probe(
+      runner, {interp.requested, {"-c", kProbe}, env, std::nullopt, std::nullopt}, 8192,
+      std::chrono::seconds(30));
   if (!r.started || r.exit_code != 0) {
     return util::Status{"Python interpreter " + interp.requested.string() + " did not start" +
                         (r.started

@@ -22,8 +22,8 @@ util::Result<Installer> find_installer(const std::optional<std::string>& explici
   }
   if (!uv) return inst;  // pip fallback
 
-  const auto r = execution::run_probe(runner, {*uv, {"--version"}, env, std::nullopt}, 4096,
-                                      std::chrono::seconds(10));
+  const auto r = execution::run_probe(runner, {*uv, {"--version"}, env, std::nullopt, std::nullopt},
+                                      4096, std::chrono::seconds(10));
   if (!r.started || r.exit_code != 0) {
     const auto why = "uv at " + uv->string() + " does not run (`uv --version` " +
                      (r.started ? "exited with " + std::to_string(r.exit_code) : r.start_error) +

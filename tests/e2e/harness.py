@@ -131,6 +131,23 @@ def require(test, ok, what):
         test.fail(f"this test needs {what}: run the suite as root after tests/install-deps.sh")
 
 
+def can_unshare_mount():
+    return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+
+
+def read_only_bind(path):
+    """Shell commands (for run_in_mount_namespace) that make `path` a read-only bind of itself."""
+    return f"mount --bind {path} {path} && mount -o remount,bind,ro {path}"
+
+
+def run_in_mount_namespace(test, setup, env, args=()):
+    """Runs taskrunner with `args` after `setup` (mount commands, as root) in a private mount
+    namespace, so the mounts vanish with it."""
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", setup + ' && exec "$0" "$@"', TASKRUNNER,
+                           *args], env=env, capture_output=True, timeout=300)
+    return Result(proc, proc.stdout, proc.stderr, test.work, os.path.join(test.work, "results"), 0)
+
+
 def clean_env(**extra):
     """The environment of a pod: no pip/uv configuration from this machine leaks in."""
     env = {k: v for k, v in os.environ.items()
@@ -166,7 +183,10 @@ class TaskrunnerTest(unittest.TestCase):
         base = dict(TASKRUNNER_WORK_DIR=self.work, UV_CACHE_DIR=self.cache,
                     TASKRUNNER_ENV_MODE="off", TASKRUNNER_ENV_CACHE=os.path.join(self.root, "env-cache"),
                     TASKRUNNER_INDEX_URL=self.server.url, TASKRUNNER_PYTHON=sys.executable,
-                    TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"))
+                    TASKRUNNER_TOOLS_DIR=os.path.join(self.root, "no-tools"),
+                    # The suite runs as root in 0700 temp dirs: the code stays root unless a
+                    # test asks for the separation (test_privileges.py runs the default).
+                    TASKRUNNER_RUN_AS="off")
         if self.uv:
             base["TASKRUNNER_UV"] = self.uv
         base.update(extra)

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (INDEX_DIR, NO_REAL_UV, REAL_UV, TASKRUNNER, IndexServer, TaskrunnerTest,  # noqa: E402
-                     require, validate_record)
+                     can_unshare_mount, read_only_bind, require, run_in_mount_namespace,
+                     validate_record)
 
 
 class Doctor(TaskrunnerTest):
@@ -83,10 +84,6 @@ class Report(TaskrunnerTest):
             self.assertEqual(subprocess.run([TASKRUNNER, *args], capture_output=True).returncode, 2, args)
 
 
-def can_unshare_mount():
-    return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
-
-
 class Hints(TaskrunnerTest):
     """Each known failure, injected for real, gets its id and hint (docs/hints.md)."""
 
@@ -98,18 +95,14 @@ class Hints(TaskrunnerTest):
         return rec
 
     def in_mount_namespace(self, setup, env):
-        """Runs taskrunner after `setup` (mount commands) in a private mount namespace."""
-        script = setup + ' && exec "$0" --code "import six" --dep six'
-        proc = subprocess.run(["unshare", "--mount", "sh", "-c", script, TASKRUNNER], env=env,
-                              capture_output=True, timeout=300)
-        from harness import Result
-        return Result(proc, proc.stdout, proc.stderr, self.work, os.path.join(self.work, "results"), 0)
+        """Runs a `six` task after `setup` (mount commands) in a private mount namespace."""
+        return run_in_mount_namespace(self, setup, env, ["--code", "import six", "--dep", "six"])
 
     def test_read_only_cache(self):
         require(self, can_unshare_mount(), "unshare --mount (root, mount namespaces)")
         cache = os.path.join(self.work, "ro-cache")
         os.makedirs(cache)
-        res = self.in_mount_namespace(f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache}",
+        res = self.in_mount_namespace(read_only_bind(cache),
                                       self.env(UV_CACHE_DIR=cache))
         self.assertEqual(res.code, 0, res.stderr[-2000:])  # goes on without the cache
         rec = self.expect(res, "cache_mounts", "read_only_cache", status="warn")

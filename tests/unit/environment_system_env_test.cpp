@@ -84,7 +84,7 @@ TEST(SystemEnv, ValidRootNeedsAnExistingTarget) {
 }
 
 TEST(SystemEnv, NativeUserCodeGetsTheEnvBinAfterTheVenv) {
-  execution::Command user{"/w/venv/bin/python", {"-c", "x"}, {{"PATH", "/usr/bin:/bin"}}, {}};
+  execution::Command user{"/w/venv/bin/python", {"-c", "x"}, {{"PATH", "/usr/bin:/bin"}}, {}, {}};
   const auto c = environment::use_system_env(user, native(), {{"PATH", "/usr/bin:/bin"}},
                                              "/nix/store/abc-env", "/w/venv");
   EXPECT_EQ(c.executable, "/w/venv/bin/python");
@@ -93,7 +93,7 @@ TEST(SystemEnv, NativeUserCodeGetsTheEnvBinAfterTheVenv) {
 
 TEST(SystemEnv, PortableUserCodeRunsInsideNixPortable) {
   execution::Command user{
-      "/w/venv/bin/python", {"-c", "x", "arg"}, {{"PATH", "/bin"}, {"NP_LOCATION", "/np"}}, {}};
+      "/w/venv/bin/python", {"-c", "x", "arg"}, {{"PATH", "/bin"}, {"NP_LOCATION", "/np"}}, {}, {}};
   const auto c = environment::use_system_env(user, portable(), {{"NP_LOCATION", "/np"}},
                                              "/nix/store/abc-env", "/w/venv");
   EXPECT_EQ(c.executable, "/opt/nix-portable");

@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 namespace {
 // /bin/sh here is a test program, not a carrier for user input.
 Command sh(const std::string& script, taskrunner::util::EnvMap env = {{"PATH", "/usr/bin:/bin"}}) {
-  return Command{"/bin/sh", {"-c", script}, std::move(env), std::nullopt};
+  return Command{"/bin/sh", {"-c", script}, std::move(env), std::nullopt, std::nullopt};
 }
 RunOptions capture() {
   RunOptions o;
@@ -65,7 +65,8 @@ TEST(Process, OwnProcessGroupAndNoLeakedDescriptors) {
   const auto pg = r.run(sh("echo $$ $(cut -d' ' -f5 /proc/$$/stat)"), capture());
   const auto sp = pg.captured_stdout.find(' ');
   EXPECT_EQ(pg.captured_stdout.substr(0, sp) + "\n", pg.captured_stdout.substr(sp + 1));
-  const auto fds = r.run(Command{"/bin/ls", {"/proc/self/fd"}, {}, std::nullopt}, capture());
+  const auto fds =
+      r.run(Command{"/bin/ls", {"/proc/self/fd"}, {}, std::nullopt, std::nullopt}, capture());
   EXPECT_EQ(fds.captured_stdout, "0\n1\n2\n3\n");  // 3 is ls's own directory handle
 }
 
@@ -99,7 +100,8 @@ TEST(Process, GrandchildHoldingThePipeDoesNotHang) {
 TEST(Process, StartFailureIsReportedWithThePath) {
   Supervisor sup;
   SystemProcessRunner r(sup);
-  const auto res = r.run(Command{"/nonexistent/tool", {}, {}, std::nullopt}, capture());
+  const auto res =
+      r.run(Command{"/nonexistent/tool", {}, {}, std::nullopt, std::nullopt}, capture());
   EXPECT_FALSE(res.started);
   EXPECT_NE(res.start_error.find("/nonexistent/tool"), std::string::npos);
   EXPECT_NE(res.start_error.find("No such file"), std::string::npos);

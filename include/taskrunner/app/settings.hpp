@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "taskrunner/environment/env_cache.hpp"
+#include "taskrunner/execution/credentials.hpp"
 #include "taskrunner/util/env.hpp"
 
 namespace taskrunner::app {
@@ -54,7 +55,10 @@ struct Settings {
   std::chrono::milliseconds pushgateway_timeout{std::chrono::seconds(2)};
   std::string template_name;  ///< TASKRUNNER_TEMPLATE_NAME: the Pushgateway's `template` label
   bool exec = false;          ///< TASKRUNNER_EXEC: replace taskrunner with the user's Python
-  bool doctor = false;        ///< `taskrunner doctor`: preflight checkpoints only, no files written
+  /// TASKRUNNER_RUN_AS: the uid/gid of the user's code; default execution::kDefaultRunAs when
+  /// started as root, none otherwise or with "off" (docs/security.md).
+  std::optional<execution::Credentials> run_as;
+  bool doctor = false;  ///< `taskrunner doctor`: preflight checkpoints only, no files written
   std::chrono::milliseconds network_timeout{
       std::chrono::seconds(3)};                         ///< TASKRUNNER_NETWORK_TIMEOUT (s)
   std::uint64_t min_free_bytes = 512ULL * 1024 * 1024;  ///< TASKRUNNER_MIN_FREE_MB (MiB)

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "taskrunner/execution/credentials.hpp"
 #include "taskrunner/util/env.hpp"
 
 namespace taskrunner::execution {
@@ -21,6 +22,8 @@ struct Command {
   std::vector<std::string> args;  ///< argv[1..]; argv[0] is `executable`
   util::EnvMap env;               ///< the child's complete environment
   std::optional<std::filesystem::path> cwd;
+  /// Run as this uid/gid: drop_privileges() in the child before exec (docs/security.md).
+  std::optional<Credentials> run_as;
 };
 
 /// How to run it.

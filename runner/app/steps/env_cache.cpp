@@ -1,6 +1,8 @@
 // The environment cache's part in a run (docs/env-cache.md): the key and lookup before
 // `network`, a hit used at `venv`, a miss published after `python_deps`. The entry format itself
 // (manifest, archive) is environment/env_cache.cpp's alone.
+#include <unistd.h>
+
 #include <chrono>
 
 #include "steps.hpp"
@@ -59,6 +61,9 @@ EnvPlan plan_env_cache(const Settings& s, const spec::TaskSpec& spec,
       return plan;
     }
   }
+  // A read-only mount (EROFS) or a cache this uid may not write (EACCES, non-root pods).
+  plan.read_only = ::access((s.env_cache / "envs").c_str(), W_OK) != 0;
+  if (plan.read_only) plan.detail["read_only"] = true;
   environment::EnvKeyInput in;
   in.python = interp.executable.string();
   in.python_version = interp.version;
@@ -152,6 +157,7 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
   execution::Command compile{venv / "bin" / "python",
                              {"-m", "compileall", "-q", "-j", "0", (venv / "lib").string()},
                              s.env,
+                             std::nullopt,
                              std::nullopt};
   compile.env.erase("PYTHONDONTWRITEBYTECODE");
   const auto r = run_setup_step(runner, report::Id::python_deps, compile, s);
@@ -179,7 +185,8 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
 
 void refresh_resolution(EnvPlan& plan, const Settings& s, const spec::TaskSpec& spec,
                         execution::ProcessRunner& runner, const environment::InstallContext& ictx) {
-  if (!s.resolve_max_age || !plan.hit || spec.lock || !plan.hit->lock || plan.hit->lock->pinned) {
+  if (!s.resolve_max_age || !plan.hit || spec.lock || !plan.hit->lock || plan.hit->lock->pinned ||
+      plan.read_only) {
     return;
   }
   const auto now = std::chrono::system_clock::now();

@@ -77,6 +77,9 @@ struct EnvPlan {
   environment::EntryPaths paths;
   std::optional<environment::Entry> hit;
   std::string result = "off";  ///< "hit", "miss", "rebuilt" or "off"
+  /// The cache cannot be written (read-only mount, or not ours): hits are served, a miss is
+  /// built in the work dir and not published (docs/security.md "Two deployments").
+  bool read_only = false;
   std::optional<util::FileLock> build_lock;
   std::optional<util::FileLock> use_lock;
   nlohmann::json detail = nlohmann::json::object();

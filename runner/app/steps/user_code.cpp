@@ -13,6 +13,34 @@ namespace taskrunner::app::steps {
 
 using report::Id;
 
+namespace {
+
+/// Privilege separation (docs/security.md): the code's own HOME, TMPDIR and outputs dir, the
+/// check that the uid can reach the venv's python (and the code file), and the credentials on
+/// the command. Fails the step, naming the path, when the uid could not run the code at all.
+std::string drop_to(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
+                    const environment::InstallContext& ictx, execution::Command& command) {
+  const auto& who = *s.run_as;
+  const auto fail = [&](const std::string& message) {
+    throw cp.record(report::StepError(
+        Id::user_code, report::FailureKind::failed, message,
+        "make the path readable for that uid (directories 0755, files 0644) or set "
+        "TASKRUNNER_RUN_AS=off to run the code as root (docs/security.md)",
+        {{"run_as", execution::to_string(who)}}));
+  };
+  auto own = execution::prepare_user_dirs(who, s.work_dir, s.results_dir);
+  if (!own) fail(own.error());
+  for (const auto& [k, v] : *own) command.env[k] = v;
+  if (auto why = execution::unreachable(who, ictx.venv / "bin" / "python")) fail(*why);
+  if (spec.code_file) {
+    if (auto why = execution::unreachable(who, *spec.code_file)) fail(*why);
+  }
+  command.run_as = who;
+  return execution::to_string(who);
+}
+
+}  // namespace
+
 int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
               execution::ProcessRunner& runner, const environment::InstallContext& ictx,
               EnvPlan& plan, const SystemDeps& sys) {
@@ -28,11 +56,14 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
     command = environment::use_system_env(std::move(command), *sys.nix, s.env, *sys.store_path,
                                           ictx.venv);
   }
+  nlohmann::json separation;
+  if (s.run_as) separation = drop_to(cp, s, spec, ictx, command);
   if (s.exec) {
     cp.run(Id::user_code, [&] {
       report::Outcome o;
       o.detail = {{"exec", true},
                   {"reason", "handed over: taskrunner replaced itself with Python"}};
+      if (!separation.is_null()) o.detail["run_as"] = separation;
       return o;
     });
     write_run_outputs(s, cp.rec.document());  // no exit code: the process is handed over
@@ -53,6 +84,7 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
   nlohmann::json detail = {{"duration_ms", r.duration_ms},
                            {"stdout_bytes", r.stdout_bytes},
                            {"stderr_bytes", r.stderr_bytes}};
+  if (!separation.is_null()) detail["run_as"] = separation;
   if (r.started) {
     detail["exit_code"] = r.exit_code;
     if (WIFSIGNALED(r.raw_status)) detail["signal"] = WTERMSIG(r.raw_status);

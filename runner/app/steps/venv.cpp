@@ -98,8 +98,19 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                 {"installer", installer.kind == tools::InstallerKind::uv ? "uv" : "pip"}};
     if (plan.enabled) {
       refresh_resolution(plan, s, spec, runner, ictx);
-      const bool used = (plan.hit && use_env_hit(cp, plan, s, ictx.venv)) ||
-                        wait_for_builder(cp, plan, s, ictx.venv);
+      bool used = plan.hit && use_env_hit(cp, plan, s, ictx.venv);
+      if (!used && plan.read_only) {
+        // Nothing can be published here: build in the work dir, name the key to warm.
+        report::log().warn(
+            "environment cache {} is read-only: key {} is built in the work dir and not "
+            "published (hint: run `taskrunner cache warm` with this task's spec in a job that "
+            "mounts the cache read-write)",
+            s.env_cache.string(), plan.key);
+        plan.enabled = false;
+        plan.result = "miss";
+      } else if (!used) {
+        used = wait_for_builder(cp, plan, s, ictx.venv);
+      }
       if (!used && plan.enabled && plan.mode == environment::EnvMode::inplace) {
         ictx.venv = environment::inplace_venv_dir(s.env_cache, plan.key);
       }
