@@ -1,5 +1,6 @@
 """The environment cache, end to end: real installs from the loopback index, real snapshots and
 in-place venvs under TASKRUNNER_ENV_CACHE, concurrent runners, tampering, prune and warm."""
+import fcntl
 import glob
 import importlib.util
 import json
@@ -164,6 +165,32 @@ class InPlace(EnvCacheBase):
         self.assertEqual(warm.stdout.decode().split(), [venv, "1"])
         self.assertEqual(self.cache_info(warm)["result"], "hit")
         self.assertEqual(sorted(os.path.join(d, f) for d, _, fs in os.walk(venv) for f in fs), listing)
+
+    def test_exec_mode_keeps_the_use_lock_across_the_hand_over(self):
+        """In exec mode Python replaces taskrunner: the entry's shared use lock must stay held
+        while the code runs (the log shipper forked before exec shares its open file), or a
+        prune could take the venv away from the running code."""
+        env = self.cenv("inplace")
+        cold = self.run_tr(["--code", CODE], env=env)
+        self.assertEqual(cold.code, 0, cold.stderr.decode()[-2000:])
+        key = self.cache_info(cold)["key"]
+        use = os.path.join(self.env_cache, "locks", f"{key}-inplace.use")
+        proc = subprocess.Popen([TASKRUNNER, "--code", "import time; print('up', flush=True); time.sleep(60)"],
+                                env=dict(env, TASKRUNNER_EXEC="1"), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(proc.stdout.readline().strip(), b"up")
+            with open(use, "rb") as fh:
+                with self.assertRaises(BlockingIOError):
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            prune = subprocess.run([TASKRUNNER, "cache", "prune", "--max-bytes", "0"], env=env,
+                                   capture_output=True, text=True, timeout=60)
+            self.assertEqual(prune.returncode, 0, prune.stderr)
+            self.assertIn("in use", prune.stdout + prune.stderr)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
     def test_concurrent_runners_build_once(self):
         env = self.cenv("inplace", PYTHON_DEPS="requests")
