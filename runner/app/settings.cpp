@@ -1,5 +1,7 @@
 #include "taskrunner/app/settings.hpp"
 
+#include "taskrunner/environment/entry_signature.hpp"
+
 #include "taskrunner/util/number.hpp"
 #include "taskrunner/util/time.hpp"
 
@@ -104,6 +106,11 @@ Settings load_settings(const util::EnvMap& env) {
     s.code_timeout = seconds_var(env, "TASKRUNNER_CODE_TIMEOUT", {});
   }
   s.grace = seconds_var(env, "TASKRUNNER_GRACE_SECONDS", s.grace);
+  if (auto k = util::get(env, "TASKRUNNER_CACHE_KEY_FILE"); k && !k->empty()) {
+    auto key = environment::read_cache_key(*k);
+    if (!key) throw SettingsError("TASKRUNNER_CACHE_KEY_FILE", key.error());
+    s.cache_key = std::move(*key);
+  }
   if (util::get(env, "TASKRUNNER_RESOLVE_MAX_AGE")) {
     s.resolve_max_age = seconds_var(env, "TASKRUNNER_RESOLVE_MAX_AGE", {});
   }
@@ -124,6 +131,12 @@ Settings load_settings(const util::EnvMap& env) {
   }
   if (auto p = util::get(env, "ARGO_PROGRESS_FILE")) s.progress_file = *p;
   s.termination_log = termination_log_path(env);
+  if (auto e = util::get(env, "TASKRUNNER_PASS_INDEX_CREDENTIALS")) {
+    const auto b = util::parse_bool(*e);
+    if (!b)
+      throw SettingsError("TASKRUNNER_PASS_INDEX_CREDENTIALS", "'" + *e + "' is not true or false");
+    s.pass_index_credentials = *b;
+  }
   if (auto e = util::get(env, "TASKRUNNER_EXEC")) {
     const auto b = util::parse_bool(*e);
     if (!b) throw SettingsError("TASKRUNNER_EXEC", "'" + *e + "' is not true or false");

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <random>
 
+#include "taskrunner/environment/entry_signature.hpp"
 #include "taskrunner/environment/env_key.hpp"
 #include "taskrunner/environment/snapshot.hpp"
 #include "taskrunner/report/checkpoint.hpp"
@@ -308,7 +309,8 @@ Published publish_entry(
 
 Published publish_venv(const fs::path& root, const std::string& key, EnvMode mode,
                        const fs::path& venv, const std::string& inputs_json,
-                       const std::optional<LockToPublish>& lock) {
+                       const std::optional<LockToPublish>& lock,
+                       const std::optional<std::string>& signing_key) {
   nlohmann::json manifest = {{"format", kEnvFormat},
                              {"key", key},
                              {"mode", std::string(name(mode))},
@@ -333,15 +335,17 @@ Published publish_venv(const fs::path& root, const std::string& key, EnvMode mod
         if (mode == EnvMode::inplace) {
           bytes = tree_bytes(venv);
           m["venv_bytes"] = bytes;
-          return "";
+          if (signing_key) m["venv_tree"] = tree_digest(venv);
+        } else {
+          const auto info = write_snapshot(venv, tmp / "venv.tar.zst");
+          if (!info) return info.error();
+          bytes = info->archive_bytes;
+          m["archive"] = {
+              {"name", "venv.tar.zst"}, {"bytes", info->archive_bytes}, {"sha256", info->sha256}};
+          m["content_bytes"] = info->content_bytes;
+          m["entries"] = info->entries;
         }
-        const auto info = write_snapshot(venv, tmp / "venv.tar.zst");
-        if (!info) return info.error();
-        bytes = info->archive_bytes;
-        m["archive"] = {
-            {"name", "venv.tar.zst"}, {"bytes", info->archive_bytes}, {"sha256", info->sha256}};
-        m["content_bytes"] = info->content_bytes;
-        m["entries"] = info->entries;
+        if (signing_key) m["mac"] = entry_mac(*signing_key, m);  // last: it covers the rest
         return "";
       });
   if (out.error.empty()) out.bytes = bytes;

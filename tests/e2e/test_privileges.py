@@ -4,6 +4,7 @@ supplementary groups, no capabilities and no_new_privs. The code then tries to c
 shared cache and its own run's records, and the next run of the same key must be unaffected.
 A read-only environment cache mount (the non-root deployment) serves hits and builds misses
 locally without publishing."""
+import hashlib
 import json
 import os
 import shutil
@@ -130,6 +131,19 @@ class Privileges(TaskrunnerTest):
         res = self.run_tr(env=self.penv(TASKRUNNER_EXEC="1"))
         self.assert_contained(self.attacks(res))
 
+    def test_index_credentials_stay_with_the_installers(self):
+        url = self.server.url.replace("http://", "http://user:s3cret@")
+        show = "import os; print(os.environ.get('TASKRUNNER_INDEX_URL'))"
+        res = self.run_tr(env=self.penv(TASKRUNNER_INDEX_URL=url, PYTHON_CODE=show))
+        self.assertEqual(res.code, 0, res.stderr[-2000:])  # the install still had it
+        self.assertEqual(res.stdout.decode().strip(), "None")
+        self.assertNotIn(b"s3cret", res.stderr)
+        asked = self.run_tr(env=self.penv(TASKRUNNER_INDEX_URL=url, PYTHON_CODE=show,
+                                          TASKRUNNER_PASS_INDEX_CREDENTIALS="true"))
+        self.assertEqual(asked.stdout.decode().strip(), url)
+        plain = self.run_tr(env=self.penv(PYTHON_CODE=show))  # no credentials: kept
+        self.assertEqual(plain.stdout.decode().strip(), self.server.url)
+
     def test_off_keeps_root(self):
         res = self.run_tr(env=self.penv(TASKRUNNER_RUN_AS="off", PYTHON_CODE="import os; print(os.getuid())"))
         self.assertEqual(res.code, 0)
@@ -178,3 +192,95 @@ class ReadOnlyEnvCache(TaskrunnerTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SignedEntries(TaskrunnerTest):
+    """For volumes other workloads can write: with TASKRUNNER_CACHE_KEY_FILE every manifest
+    carries an HMAC-SHA256 over what the entry serves; an entry rebuilt by someone without the
+    key (a new archive and its recomputed sha256, a changed in-place venv) is rejected and
+    rebuilt, never used."""
+    CODE = "import six, inspect; print('poisoned' in inspect.getsource(six))"
+
+    def setUp(self):
+        super().setUp()
+        self.env_cache = os.path.join(self.work, "env-cache")
+        self.key = os.path.join(self.work, "cache.key")
+        with open(self.key, "wb") as fh:
+            fh.write(os.urandom(32))
+        os.chmod(self.key, 0o400)  # a Kubernetes Secret mounted 0400, readable by root only
+
+    def senv(self, mode, signed=True):
+        env = self.env(TASKRUNNER_ENV_MODE=mode, TASKRUNNER_ENV_CACHE=self.env_cache,
+                       PYTHON_DEPS="six", PYTHON_CODE=self.CODE)
+        if signed:
+            env["TASKRUNNER_CACHE_KEY_FILE"] = self.key
+        return env
+
+    def run_ok(self, env):
+        res = self.run_tr(env=env)
+        self.assertEqual(res.code, 0, res.stderr[-2000:])
+        return res, res.stdout.decode().strip().splitlines()[-1]
+
+    def entry(self, res, mode):
+        key = res.record("venv")["detail"]["env_cache"]["key"]
+        return os.path.join(self.env_cache, "envs", f"{key}-{mode}")
+
+    def test_a_rebuilt_archive_with_its_sha256_recomputed_is_rejected(self):
+        cold, _ = self.run_ok(self.senv("snapshot"))
+        entry = self.entry(cold, "snapshot")
+        with open(os.path.join(entry, "manifest.json")) as fh:
+            manifest = json.load(fh)
+        self.assertRegex(manifest["mac"], "^[0-9a-f]{64}$")
+        # The attacker: unpack, poison six, pack, and make the manifest agree with the archive.
+        unpacked = os.path.join(self.work, "unpacked")
+        os.makedirs(unpacked)
+        archive = os.path.join(entry, "venv.tar.zst")
+        subprocess.run(["tar", "-I", "zstd", "-xf", archive, "-C", unpacked], check=True)
+        (six,) = [os.path.join(d, "six.py") for d, _, fs in os.walk(unpacked) if "six.py" in fs]
+        with open(six, "a") as fh:
+            fh.write("\n# poisoned\n")
+        subprocess.run(["tar", "-I", "zstd", "-cf", archive, "-C", unpacked, "."], check=True)
+        with open(archive, "rb") as fh:
+            data = fh.read()
+        manifest["archive"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        with open(os.path.join(entry, "manifest.json"), "w") as fh:
+            json.dump(manifest, fh)
+        # Without the key the poisoned entry is served: the attack is real.
+        _, poisoned = self.run_ok(self.senv("snapshot", signed=False))
+        self.assertEqual(poisoned, "True")
+        res, clean = self.run_ok(self.senv("snapshot"))
+        env = res.record("venv")["detail"]["env_cache"]
+        self.assertEqual(env["result"], "rebuilt", env)
+        self.assertIn("MAC does not verify", env["rejected"])
+        self.assertEqual(clean, "False")
+        again, _ = self.run_ok(self.senv("snapshot"))
+        self.assertEqual(again.record("venv")["detail"]["env_cache"]["result"], "hit")
+
+    def test_a_changed_in_place_venv_is_rejected(self):
+        cold, _ = self.run_ok(self.senv("inplace"))
+        venv = cold.record("venv")["detail"]["path"]
+        hit, _ = self.run_ok(self.senv("inplace"))
+        self.assertEqual(hit.record("venv")["detail"]["env_cache"]["result"], "hit")
+        self.assertIn("verify_ms", hit.record("venv")["detail"]["env_cache"])
+        (six,) = [os.path.join(d, "six.py") for d, _, fs in os.walk(venv) if "six.py" in fs]
+        with open(six, "a") as fh:
+            fh.write("\n# poisoned\n")
+        res, clean = self.run_ok(self.senv("inplace"))
+        env = res.record("venv")["detail"]["env_cache"]
+        self.assertEqual(env["result"], "rebuilt", env)
+        self.assertIn("changed since it was published", env["rejected"])
+        self.assertEqual(clean, "False")
+
+    def test_an_unsigned_entry_is_not_used_when_a_key_is_set(self):
+        self.run_ok(self.senv("inplace", signed=False))
+        res, _ = self.run_ok(self.senv("inplace"))
+        env = res.record("venv")["detail"]["env_cache"]
+        self.assertEqual(env["result"], "rebuilt", env)
+        self.assertIn("unsigned", env["rejected"])
+
+    def test_a_bad_key_file_is_refused_at_spec(self):
+        empty = os.path.join(self.work, "empty.key")
+        open(empty, "w").close()
+        for path in (empty, os.path.join(self.work, "missing.key")):
+            env = dict(self.senv("inplace"), TASKRUNNER_CACHE_KEY_FILE=path)
+            self.assertEqual(self.run_tr(env=env).code, 2, path)

@@ -37,6 +37,12 @@ struct Settings {
   /// TASKRUNNER_RESOLVE_MAX_AGE (s): an entry resolved from an unpinned request longer ago than
   /// this is resolved again on its next use (docs/locks.md); none by default (never).
   std::optional<std::chrono::milliseconds> resolve_max_age;
+  /// TASKRUNNER_CACHE_KEY_FILE's bytes: env-cache entries are signed with it and verified
+  /// before use (docs/security.md "Signed entries"); none by default.
+  std::optional<std::string> cache_key;
+  /// TASKRUNNER_PASS_INDEX_CREDENTIALS: keep index URLs that carry credentials in the user
+  /// code's environment (default false: they are removed, docs/security.md).
+  bool pass_index_credentials = false;
   bool warm_only = false;   ///< `taskrunner cache warm`: build and publish, do not run the code
   int install_retries = 2;  ///< TASKRUNNER_INSTALL_RETRIES: retries after a transient failure
   std::chrono::milliseconds install_timeout{

@@ -124,12 +124,15 @@ struct LockToPublish {
 /// publish_entry(): the manifest (format kEnvFormat, key, mode, venv path, creation time,
 /// `inputs_json` — what the key hashes — and, for a snapshot, the archive's name, bytes and
 /// sha256 written by write_snapshot(), else the venv's bytes; with a `lock`, `lock` {file,
-/// sha256, digest, distributions, pinned} and `resolved_at`, the file beside it) is written only
-/// here and read only by find_entry(). `Published::bytes` is the entry's size (archive or venv
-/// bytes); on failure `error` is set and nothing is published.
+/// sha256, digest, distributions, pinned} and `resolved_at`, the file beside it; with a
+/// `signing_key` (TASKRUNNER_CACHE_KEY_FILE), in place `venv_tree` = tree_digest() and, last,
+/// `mac` = entry_mac(), entry_signature.hpp) is written only here and read only by find_entry().
+/// `Published::bytes` is the entry's size (archive or venv bytes); on failure `error` is set and
+/// nothing is published.
 Published publish_venv(const std::filesystem::path& root, const std::string& key, EnvMode mode,
                        const std::filesystem::path& venv, const std::string& inputs_json,
-                       const std::optional<LockToPublish>& lock = std::nullopt);
+                       const std::optional<LockToPublish>& lock = std::nullopt,
+                       const std::optional<std::string>& signing_key = std::nullopt);
 
 /// The entry's requirements.lock, checked against the manifest's sha256 (the volume is shared:
 /// a changed file is refused, naming the path). Fails when the entry has no lock.

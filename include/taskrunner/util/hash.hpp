@@ -11,6 +11,13 @@ namespace taskrunner::util {
 /// Lower-case hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 
+/// Lower-case hex HMAC-SHA256 (RFC 2104, FIPS 198-1) of `data` under `key` (64 characters).
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
+/// Compares two strings in time independent of where they differ (nettle's memeql_sec), for
+/// MACs.
+bool equal_in_constant_time(std::string_view a, std::string_view b);
+
 /// Incremental SHA-256 for data that arrives in pieces (files, archive streams).
 class Sha256 {
  public:

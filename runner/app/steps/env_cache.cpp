@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "steps.hpp"
+#include "taskrunner/environment/entry_signature.hpp"
 #include "taskrunner/environment/env_key.hpp"
 #include "taskrunner/environment/resolved_lock.hpp"
 #include "taskrunner/environment/snapshot.hpp"
@@ -100,7 +101,17 @@ bool use_env_hit(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
   plan.use_lock = use_lock(plan);
   const auto& entry = *plan.hit;
   bool ok = false;
-  if (plan.mode == environment::EnvMode::snapshot) {
+  if (s.cache_key) {
+    // Signed entries: nothing unverified is served (docs/security.md "Signed entries").
+    const auto v0 = std::chrono::steady_clock::now();
+    const auto verified = environment::verify_entry(*s.cache_key, entry.manifest, entry.venv_path,
+                                                    plan.mode == environment::EnvMode::inplace);
+    plan.detail["verify_ms"] = ms_since(v0);
+    if (!verified.ok()) error = verified.error;
+  }
+  if (!error.empty()) {
+    ok = false;  // rejected below, never used
+  } else if (plan.mode == environment::EnvMode::snapshot) {
     std::error_code ec;
     std::filesystem::remove_all(venv, ec);
     int signal = 0;
@@ -171,8 +182,8 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
   // In place, this run goes on using the venv it publishes: hold the use lock from before the
   // entry appears, so a concurrent prune can never take it away in between.
   if (plan.mode == environment::EnvMode::inplace) plan.use_lock = use_lock(plan);
-  const auto published =
-      environment::publish_venv(s.env_cache, plan.key, plan.mode, venv, plan.material, lock);
+  const auto published = environment::publish_venv(s.env_cache, plan.key, plan.mode, venv,
+                                                   plan.material, lock, s.cache_key);
   plan.detail["publish_ms"] = ms_since(t0);
   if (!published.error.empty()) {
     plan.detail["publish_error"] = published.error;

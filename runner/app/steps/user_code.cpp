@@ -8,6 +8,7 @@
 #include "taskrunner/execution/exec_mode.hpp"
 #include "taskrunner/execution/user_code.hpp"
 #include "taskrunner/report/log.hpp"
+#include "taskrunner/spec/index_url.hpp"
 
 namespace taskrunner::app::steps {
 
@@ -49,6 +50,14 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
     return 0;
   }
   auto command = execution::user_code_command(spec, ictx.venv, s.env);
+  if (!s.pass_index_credentials) {
+    // An index token is the installers' business: the code sees no URL that carries one.
+    for (const char* var :
+         {"TASKRUNNER_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"}) {
+      const auto v = util::get(command.env, var);
+      if (v && spec::redact_url(*v) != *v) command.env.erase(var);
+    }
+  }
   if (plan.enabled && plan.mode == environment::EnvMode::inplace) {
     command.env["PYTHONDONTWRITEBYTECODE"] = "1";  // the shared venv stays read-only
   }
