@@ -33,6 +33,9 @@ mirror=$(grep -hoE '^URIs: *\S+/debian$' /etc/apt/sources.list.d/*.sources 2>/de
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
 root=$(mktemp -d /var/tmp/taskrunner-newcomer-XXXXXX)
+# A real machine's / is 0755; mktemp's 0700 would become the chroot's / and keep every other uid
+# out (the user code runs as nobody when started as root: docs/security.md).
+chmod 0755 "$root"
 # The chroot's / must be a mount point, as on any machine: `unshare --mount` makes / private,
 # which fails (EINVAL) on a plain directory.
 mount --bind "$root" "$root"

@@ -245,9 +245,12 @@ int main(int argc, char** argv) {
   if (doctor) return print_doctor(recorder, vm.count("json") != 0U);
   recorder.finish_run(code);
   write_run_outputs(settings, recorder.document());
-  if (code != 0 && settings.termination_log) {
-    const auto st = report::write_termination_message(*settings.termination_log,
-                                                      report::termination_message(recorder, code));
+  // The termination message is taskrunner's: after a failure its summary, after a success
+  // nothing — emptied, so whatever the user code wrote there (it may be writable by anyone in
+  // the container) never reaches Argo as the step's message.
+  if (settings.termination_log && (code != 0 || settings.run_as)) {
+    const auto st = report::write_termination_message(
+        *settings.termination_log, code != 0 ? report::termination_message(recorder, code) : "");
     if (!st.ok()) report::log().warn("{}", st.error);
   }
   return code;

@@ -144,6 +144,22 @@ class Privileges(TaskrunnerTest):
         plain = self.run_tr(env=self.penv(PYTHON_CODE=show))  # no credentials: kept
         self.assertEqual(plain.stdout.decode().strip(), self.server.url)
 
+    def test_the_termination_message_stays_taskrunners(self):
+        log = os.path.join(self.work, "termination-log")
+        open(log, "w").close()
+        os.chmod(log, 0o666)  # as the kubelet may mount it: writable by the code
+        forge = ("import sys; open(sys.argv[1], 'w').write('{\"message\": \"all good, trust me\"}');"
+                 " raise SystemExit(int(sys.argv[2]))")
+        for code in (0, 3):
+            res = self.run_tr(["--code", forge, "--", log, str(code)],
+                              env=self.penv(TASKRUNNER_TERMINATION_LOG=log))
+            self.assertEqual(res.code, code)
+            with open(log) as fh:
+                text = fh.read()
+            self.assertNotIn("trust me", text, code)
+            if code:
+                self.assertEqual(json.loads(text)["checkpoint"], "user_code")
+
     def test_off_keeps_root(self):
         res = self.run_tr(env=self.penv(TASKRUNNER_RUN_AS="off", PYTHON_CODE="import os; print(os.getuid())"))
         self.assertEqual(res.code, 0)
