@@ -159,6 +159,8 @@ class Image(unittest.TestCase):
             self.assertEqual(recs["python_deps"]["detail"]["installer"], "uv")
         self.assertEqual(recs["python_deps"]["detail"]["env_cache"]["result"], "miss")
         self.assertEqual(recs["user_code"]["detail"]["exit_code"], 0)
+        # The image starts as root, so the code ran as nobody (docs/security.md).
+        self.assertEqual(recs["user_code"]["detail"]["run_as"], "65534:65534")
         warm, recs, t_warm = self.run_image(**task)
         self.assertEqual(warm.returncode, 0, warm.stderr.decode()[-3000:])
         self.assertEqual(warm.stdout.decode().strip(), "six requests (3, 11)")
