@@ -86,8 +86,8 @@ util::Status verify_entry(std::string_view key, const nlohmann::json& manifest,
     return util::Status{"the manifest's MAC does not verify under TASKRUNNER_CACHE_KEY_FILE"};
   }
   if (in_place) {
-    const auto recorded = manifest.value("venv_tree", std::string());
-    if (recorded.empty() || tree_digest(venv_path) != recorded) {
+    const bool has_tree = manifest.contains("venv_tree") && manifest["venv_tree"].is_string();
+    if (!has_tree || tree_digest(venv_path) != manifest["venv_tree"].get<std::string>()) {
       return util::Status{"the in-place venv changed since it was published (file list or sizes)"};
     }
   }

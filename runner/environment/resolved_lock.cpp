@@ -16,14 +16,22 @@ util::Result<spec::Lock> lock_from_pip_report(std::string_view report_json) {
   // The report's names and versions go through the lock's own parser, so a report can never
   // yield a lock parse_lock() would refuse.
   std::string text;
+  // `doc` is const: every key is looked up with contains() first (operator[] on a missing key of
+  // a const json is undefined behaviour, an assertion in debug builds).
+  const auto string_at = [](const nlohmann::json& obj, const char* key) -> const std::string* {
+    if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return nullptr;
+    return obj[key].get_ptr<const std::string*>();
+  };
   for (const auto& item : doc["install"]) {
-    const auto* meta = item.is_object() ? &item["metadata"] : nullptr;
-    if (meta == nullptr || !meta->is_object() || !(*meta)["name"].is_string() ||
-        !(*meta)["version"].is_string()) {
+    const nlohmann::json none;
+    const auto& meta = item.is_object() && item.contains("metadata") ? item["metadata"] : none;
+    const auto* name_p = string_at(meta, "name");
+    const auto* version_p = string_at(meta, "version");
+    if (name_p == nullptr || version_p == nullptr) {
       return R::fail("an 'install' item of the installation report has no metadata name/version");
     }
-    const auto name = (*meta)["name"].get<std::string>();
-    const auto version = (*meta)["version"].get<std::string>();
+    const auto& name = *name_p;
+    const auto& version = *version_p;
     std::string sha;
     const auto info = item.value("download_info", nlohmann::json::object());
     const auto archive = info.is_object() ? info.value("archive_info", nlohmann::json::object())

@@ -54,6 +54,12 @@ TEST(EntrySignature, MacCoversWhatTheEntryServes) {
   auto renewed = m;
   renewed["resolved_at"] = "2026-12-02T00:00:00Z";  // not covered: renewing keeps the MAC
   EXPECT_TRUE(environment::verify_entry("secret", renewed, "/w/venv", false).ok());
+  auto odd = m;  // wrong types from the shared volume fail, never throw
+  odd["mac"] = 7;
+  odd["venv_tree"] = 7;
+  EXPECT_NO_THROW(EXPECT_FALSE(environment::verify_entry("secret", odd, t.path, true).ok()));
+  odd["mac"] = environment::entry_mac("secret", odd);
+  EXPECT_NO_THROW(EXPECT_FALSE(environment::verify_entry("secret", odd, t.path, true).ok()));
   auto unsigned_entry = m;
   unsigned_entry.erase("mac");
   EXPECT_NE(

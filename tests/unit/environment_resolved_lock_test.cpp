@@ -30,8 +30,11 @@ TEST(LockFromPipReport, RefusesItemsWithoutAFileHash) {
   for (const std::string& bad : std::vector<std::string>{
            std::string(R"({"install": [{"metadata": {"name": "x", "version": "1"},
                         "download_info": {"url": "file:///src/x", "dir_info": {}}}]})"),
-           std::string(R"({"install": [{"metadata": {"name": "x"}}]})"), std::string("[]"),
-           std::string("not json"),
+           std::string(R"({"install": [{"metadata": {"name": "x"}}]})"),
+           std::string(R"({"install": [{"name": "x"}, 7]})"),
+           std::string(R"({"install": [{"metadata": {"name": "x", "version": "1"},
+                        "download_info": {"archive_info": "sha256"}}]})"),
+           std::string("[]"), std::string("not json"),
            std::string(R"({"install": [{"metadata": {"name": "x; rm", "version": "1"},
            "download_info": {"archive_info": {"hashes": {"sha256": ")") +
                kSixSha + R"("}}}}]})"}) {
