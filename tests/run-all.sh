@@ -2,7 +2,7 @@
 # The whole test suite on a fresh Debian bookworm machine (as root): installs the build
 # dependencies, builds the static binary and the tests, runs unit + end-to-end tests, then
 # builds the unit tests again with AddressSanitizer + UndefinedBehaviorSanitizer and runs them,
-# and checks clang-format and clang-tidy.
+# runs every libFuzzer harness for 20 s (tests/fuzz), and checks clang-format and clang-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -21,5 +21,6 @@ echo "run-all: static binary, $size bytes stripped"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTASKRUNNER_SANITIZE=ON -DTASKRUNNER_E2E=OFF
 cmake --build build-asan -j "$(nproc)" --target unit_tests
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 2)
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"
 bash tests/lint.sh
 echo "run-all: passed in $(( $(date +%s) - start )) s"

@@ -70,7 +70,8 @@ void overlay_json(SpecInput& in, const std::string& json_text, const std::string
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double (1e999): found by fuzz_spec.
     throw SpecError(source, std::string("malformed JSON: ") + e.what());
   }
   if (!doc.is_object()) throw SpecError(source, "the spec must be a JSON object");

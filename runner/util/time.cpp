@@ -28,7 +28,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   tm.tm_min = std::stoi(m[5]);
   tm.tm_sec = std::stoi(m[6]);
   const int year = tm.tm_year + 1900;
-  if (year < 1970 || year > kMaxYear || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+  // Month 00 (tm_mon -1) indexed before kDays: found by tests/fuzz/fuzz_number.
+  if (year < 1970 || year > kMaxYear || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
       tm.tm_mday > days_in_month(year, tm.tm_mon + 1) || tm.tm_hour > 23 || tm.tm_min > 59 ||
       tm.tm_sec > 60) {
     return std::nullopt;
@@ -39,6 +40,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
     t += std::chrono::milliseconds(std::llround(frac * 1000.0));
   }
   if (m[9].matched) {
+    // RFC 3339 section 5.6: time-numoffset hours 00-23, minutes 00-59.
+    if (std::stoi(m[10]) > 23 || std::stoi(m[11]) > 59) return std::nullopt;
     const auto offset =
         std::chrono::hours(std::stoi(m[10])) + std::chrono::minutes(std::stoi(m[11]));
     t += (m[9] == "+") ? -offset : offset;  // local = UTC + offset

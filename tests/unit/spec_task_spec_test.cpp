@@ -73,6 +73,20 @@ TEST(OverlayJson, FieldsWinAndUnknownFieldsAreNamed) {
   EXPECT_THROW(overlay_json(in, R"({"schema_version": 2})", "spec.json"), SpecError);
 }
 
+// Found by tests/fuzz/fuzz_spec (corpus/fuzz_spec/regression-number-overflow): nlohmann's
+// parser throws out_of_range, not parse_error, for a number beyond a double — which escaped
+// overlay_json and aborted the binary (exit 134) before the `spec` checkpoint could fail.
+TEST(OverlayJson, NumberBeyondADoubleIsMalformedJson) {
+  SpecInput in = from_environment({{"PYTHON_CODE", "pass"}});
+  try {
+    overlay_json(in, R"({"python_code": "pass", "x": 1e999})", "spec.json");
+    FAIL();
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.field, "spec.json");
+    EXPECT_NE(std::string(e.what()).find("number overflow"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Validate, NamesTheField) {
   SpecInput in;
   EXPECT_EQ(field_of(in), "PYTHON_CODE");

@@ -15,3 +15,15 @@ TEST(Time, Rfc3339) {
     EXPECT_FALSE(parse_rfc3339(bad)) << bad;
   }
 }
+
+// Found by tests/fuzz/fuzz_number (corpus/fuzz_number/regression-month-zero): month 00 read
+// kDays[-1] (UBSan: index -1 out of bounds) — a manifest's resolved_at comes from the shared
+// volume.
+TEST(Time, Rfc3339RefusesMonthZeroAndOffsetsBeyondTheRfc) {
+  for (const char* bad :
+       {"1999-00-29T23:59:60Z", "2023-00-01T00:00:00Z", "2023-11-14T22:13:20+24:00",
+        "2023-11-14T22:13:20-01:60", "2023-02-29T00:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  }
+  EXPECT_TRUE(parse_rfc3339("2024-02-29T00:00:00+23:59"));
+}
