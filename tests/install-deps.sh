@@ -16,11 +16,12 @@ build=(build-essential cmake file ca-certificates
 # xfsprogs + e2fsprogs (loop-mounted xfs with reflinks and ext4, filefrag: uv's link modes),
 # zstd (tar -I zstd in the benchmarks), promtool + the Pushgateway + lnav (metrics and log
 # tooling), Node.js (the manifests' schema check; its npm packages: tests/k8s-schema), clang +
-# compiler-rt (libFuzzer, ASan, UBSan: tests/fuzz).
+# compiler-rt (libFuzzer, ASan, UBSan: tests/fuzz), dnsmasq (a DNS server on loopback:
+# tests/e2e/test_any_base.py; dnsmasq-base has no system service to start).
 tests=(git python3 python3-venv python3-pip nix-bin libgtest-dev clang-format clang-tidy strace
   util-linux buildah crun debootstrap sshfs openssh-server openssh-client xfsprogs e2fsprogs
   mount zstd xz-utils tar prometheus prometheus-pushgateway lnav nodejs
-  python3-matplotlib clang libclang-rt-14-dev)
+  python3-matplotlib clang libclang-rt-14-dev dnsmasq-base)
 # The distributions the loopback index is built from (tests/fixtures/build_index.py SETS):
 # base set, the benchmarks' bench set and the heavy set (numpy, pandas, scipy).
 wheels=(python3-requests python3-urllib3 python3-idna python3-charset-normalizer python3-chardet

@@ -9,7 +9,7 @@ namespace taskrunner::environment {
 bool passes_to_installer(std::string_view name) {
   if (!name.starts_with("PIP_") && !name.starts_with("UV_")) return true;
   // Transport only: how to reach the one index, never what is installed.
-  static constexpr std::array<std::string_view, 12> kTransport = {"UV_HTTP_TIMEOUT",
+  static constexpr std::array<std::string_view, 14> kTransport = {"UV_HTTP_TIMEOUT",
                                                                   "UV_HTTP_RETRIES",
                                                                   "UV_CONCURRENT_DOWNLOADS",
                                                                   "UV_CONCURRENT_BUILDS",
@@ -20,7 +20,9 @@ bool passes_to_installer(std::string_view name) {
                                                                   "PIP_RETRIES",
                                                                   "PIP_CERT",
                                                                   "PIP_CLIENT_CERT",
-                                                                  "PIP_PROXY"};
+                                                                  "PIP_PROXY",
+                                                                  "PIP_TRUSTED_HOST",
+                                                                  "UV_INSECURE_HOST"};
   return std::find(kTransport.begin(), kTransport.end(), name) != kTransport.end();
 }
 
@@ -214,6 +216,17 @@ InstallFailure diagnose_install_failure(std::string_view output_tail, int exit_c
     f.message =
         "no version of '" + *f.package + "' on the index matches (available: " + m[2].str() + ")";
     known(report::Failure::unknown_package, "; or relax the version specifier for " + *f.package);
+  } else if (std::regex_search(text, m, kPipNotFound) &&
+             text.find("is not a trusted or secure host") != std::string::npos) {
+    // pip ignores a plain-http index on any host but localhost unless it is trusted, then
+    // reports every package as missing (found by tests/e2e/test_any_base.py).
+    f.package = m[1].str();
+    f.message = "pip ignored the index " + redacted_index +
+                " (plain http to a host that is not trusted), so '" + *f.package +
+                "' was not found";
+    known(report::Failure::unknown_package,
+          "; here the index was never read: serve it over https, or set PIP_TRUSTED_HOST to its "
+          "host name");
   } else if (std::regex_search(text, m, kUvNotFound) || std::regex_search(text, m, kPipNotFound)) {
     f.package = m[1].str();
     f.message = "package '" + *f.package + "' was not found on the index " + redacted_index;

@@ -80,6 +80,24 @@ TEST(InstallerCommands, PipFallback) {
   EXPECT_NE(std::find(i.args.begin(), i.args.end(), "--no-cache-dir"), i.args.end());
 }
 
+// pip ignores a plain-http index whose host is not trusted and then says every package is
+// missing (pip 23.0.1's wording, seen in tests/e2e/test_any_base.py before PIP_TRUSTED_HOST).
+TEST(Diagnose, PipIgnoredAnUntrustedHttpIndex) {
+  const auto f = diagnose_install_failure(
+      "WARNING: The repository located at index.dns.test is not a trusted or secure host and is "
+      "being ignored. If this repository is available via HTTPS we recommend you use HTTPS "
+      "instead, otherwise you may silence this warning and allow it anyway with '--trusted-host "
+      "index.dns.test'.\nERROR: Could not find a version that satisfies the requirement six (from "
+      "versions: none)\nERROR: No matching distribution found for six\n",
+      1, "http://index.dns.test:8080/simple");
+  EXPECT_EQ(f.package, "six");
+  EXPECT_EQ(f.failure, taskrunner::report::Failure::unknown_package);
+  EXPECT_NE(f.message.find("pip ignored the index http://index.dns.test:8080/simple"),
+            std::string::npos)
+      << f.message;
+  EXPECT_NE(f.hint.find("PIP_TRUSTED_HOST"), std::string::npos) << f.hint;
+}
+
 TEST(Diagnose, PipAndUvWording) {
   auto f = diagnose_install_failure(
       "ERROR: Could not find a version that satisfies the requirement nosuchpkg (from versions: "
