@@ -50,15 +50,18 @@ nlohmann::json entry_json(const environment::Entry& e, const std::filesystem::pa
   if (std::filesystem::exists(p.use_lock, ec)) {
     in_use = !util::lock_file(p.use_lock, std::chrono::milliseconds(0)).ok();
   }
-  nlohmann::json j = {{"key", e.key},
-                      {"mode", std::string(environment::name(e.mode))},
-                      {"bytes", e.bytes},
-                      {"hits", e.hits},
-                      {"last_used", report::rfc3339_utc(e.last_used)},
-                      {"created_at", e.manifest.value("created_at", "")},
-                      {"venv_path", e.venv_path.string()},
-                      {"in_use", in_use},
-                      {"lock", nullptr}};
+  nlohmann::json j = {
+      {"key", e.key},
+      {"mode", std::string(environment::name(e.mode))},
+      {"bytes", e.bytes},
+      {"hits", e.hits},
+      {"last_used", report::rfc3339_utc(e.last_used)},
+      {"created_at", e.manifest.contains("created_at") && e.manifest["created_at"].is_string()
+                         ? e.manifest["created_at"]
+                         : nlohmann::json("")},
+      {"venv_path", e.venv_path.string()},
+      {"in_use", in_use},
+      {"lock", nullptr}};
   if (e.lock) {
     j["lock"] = {{"digest", e.lock->digest},
                  {"distributions", e.lock->distributions},

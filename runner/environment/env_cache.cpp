@@ -278,6 +278,15 @@ Published publish_entry(
     const std::function<std::string(const fs::path& tmp, nlohmann::json& manifest)>& fill) {
   Published out;
   const auto p = entry_paths(root, key, mode);
+  const auto published_by_another = [&] {
+    const auto found = find_entry(root, key, mode);
+    return found.ok() && found->has_value();
+  };
+  if (published_by_another()) {
+    out.dir = p.dir;
+    out.kept_existing = true;
+    return out;
+  }
   const auto tmp =
       root / "envs" / (".tmp-" + key + "-" + std::string(name(mode)) + "-" + unique_suffix());
   if (const auto made = util::make_dirs(tmp); !made.ok()) {
@@ -299,9 +308,19 @@ Published publish_entry(
   if (const auto st = util::write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n"); !st.ok()) {
     return failed(st.error);
   }
+  const auto keep_theirs = [&] {
+    fs::remove_all(tmp, ec);
+    out.dir = p.dir;
+    out.kept_existing = true;
+    return out;
+  };
+  if (published_by_another()) return keep_theirs();
   if (fs::exists(p.dir, ec)) reject_entry(root, p.dir);  // a rejected or stale leftover
   if (::rename(tmp.c_str(), p.dir.c_str()) != 0) {
-    return failed(util::errno_message("cannot publish", p.dir, errno));
+    const int err = errno;
+    // ENOTEMPTY/EEXIST: another runner's entry appeared between the check and the rename.
+    if ((err == ENOTEMPTY || err == EEXIST) && published_by_another()) return keep_theirs();
+    return failed(util::errno_message("cannot publish", p.dir, err));
   }
   out.dir = p.dir;
   return out;

@@ -34,6 +34,11 @@ int nix_build_once_main(const std::vector<std::string>& options,
   }
   bool waited = false;
   auto lock = util::lock_file(lock_path, std::chrono::hours(24), &waited);
+  if (!lock && util::lock_unsupported(lock.status().err)) {
+    // The volume cannot flock: build without single flight (Nix's own store locks remain).
+    std::cerr << "taskrunner: " << lock.error() << "; building without single flight\n";
+    lock = util::FileLock();
+  }
   if (!lock) {
     std::cerr << "taskrunner: " << lock.error() << "\n";
     return report::exit_code::setup_failed;
@@ -48,8 +53,7 @@ int nix_build_once_main(const std::vector<std::string>& options,
     }
   }
   // Hand the lock to nix-build: the descriptor survives exec, so the lock lasts for the build.
-  const int fd = lock->release();
-  (void)::fcntl(fd, F_SETFD, 0);
+  if (const int fd = lock->release(); fd >= 0) (void)::fcntl(fd, F_SETFD, 0);
   std::vector<char*> argv;
   argv.reserve(command.size() + 1);
   for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "document.hpp"
 #include "taskrunner/util/time.hpp"
 
 namespace taskrunner::report {
@@ -27,12 +28,22 @@ struct Timeline {
   std::optional<int> exit_code;
 };
 
+/// A duration or offset from a document, clamped to [0, 100 days] in ms: the file may be
+/// foreign, and sums of huge values must not overflow.
+long long clamp_ms(std::optional<double> v) {
+  constexpr double kMaxMs = 100.0 * 24 * 3600 * 1000;
+  if (!v || !std::isfinite(*v) || *v < 0) return 0;
+  return static_cast<long long>(std::min(*v, kMaxMs));
+}
+
 util::Result<Timeline> load(const nlohmann::json& doc) {
+  // Every field is read by type (report/document.hpp): a string where a number belongs threw
+  // nlohmann's type_error out of `report` (found by tests/fuzz/fuzz_checkpoints).
   if (!doc.is_object() || !doc.contains("checkpoints") || !doc["checkpoints"].is_array() ||
       !doc.contains("started_at")) {
     return util::Status{"not a checkpoints.json document (see docs/checkpoint.schema.json)"};
   }
-  const auto run_start = util::parse_rfc3339(doc.value("started_at", ""));
+  const auto run_start = util::parse_rfc3339(fields::str(doc, "started_at"));
   if (!run_start) {
     return util::Status{"started_at is not an RFC 3339 time"};
   }
@@ -40,14 +51,15 @@ util::Result<Timeline> load(const nlohmann::json& doc) {
   for (const auto& c : doc["checkpoints"]) {
     if (!c.is_object()) continue;
     Row r;
-    r.id = c.value("id", "?");
-    r.status = c.value("status", "?");
-    r.duration_ms = c.value("duration_ms", 0LL);
-    if (const auto s = util::parse_rfc3339(c.value("started_at", ""))) {
-      r.start_ms = std::max<long long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(*s - *run_start).count());
+    r.id = c.contains("id") && c["id"].is_string() ? fields::str(c, "id") : "?";
+    r.status = c.contains("status") && c["status"].is_string() ? fields::str(c, "status") : "?";
+    r.duration_ms = clamp_ms(fields::num(c, "duration_ms"));
+    if (const auto s = util::parse_rfc3339(fields::str(c, "started_at"))) {
+      r.start_ms = clamp_ms(static_cast<double>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(*s - *run_start).count()));
     }
-    const auto& d = c.value("detail", nlohmann::json::object());
+    static const nlohmann::json kNoDetail = nlohmann::json::object();
+    const auto& d = c.contains("detail") && c["detail"].is_object() ? c["detail"] : kNoDetail;
     if (d.contains("cache") && d["cache"].is_boolean()) {
       r.note = d["cache"].get<bool>() ? "cache on" : "no cache";
     }
@@ -59,8 +71,8 @@ util::Result<Timeline> load(const nlohmann::json& doc) {
       r.note = d["reason"].get<std::string>();
     }
     if (c.contains("error") && c["error"].is_object()) {
-      r.message = c["error"].value("message", "");
-      r.hint = c["error"].value("hint", "");
+      r.message = fields::str(c["error"], "message");
+      r.hint = fields::str(c["error"], "hint");
     }
     t.total_ms = std::max(t.total_ms, r.start_ms + r.duration_ms);
     t.rows.push_back(std::move(r));

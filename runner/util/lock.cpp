@@ -56,4 +56,8 @@ Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milli
   }
 }
 
+bool lock_unsupported(int err) {
+  return err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == kErrnoNotSupp;
+}
+
 }  // namespace taskrunner::util

@@ -48,13 +48,23 @@ class Sshfs:
                 break
             except OSError:
                 time.sleep(0.05)
-        subprocess.run(["sshfs", f"root@127.0.0.1:{export}", self.mnt, "-p", str(port), "-o",
-                        f"IdentityFile={t}/client_key,StrictHostKeyChecking=no,"
-                        "UserKnownHostsFile=/dev/null,LogLevel=ERROR"], check=True)
+        self.export, self.port, self.mounts = export, port, []
+        self.mount_at(self.mnt)
         return self.mnt
 
+    def mount_at(self, mnt):
+        """Mounts the same export once more at `mnt` (made if missing): a second sshfs client
+        with its own connection, caches and FUSE superblock — what a second node sees."""
+        os.makedirs(mnt, exist_ok=True)
+        subprocess.run(["sshfs", f"root@127.0.0.1:{self.export}", mnt, "-p", str(self.port), "-o",
+                        f"IdentityFile={self.tmp}/client_key,StrictHostKeyChecking=no,"
+                        "UserKnownHostsFile=/dev/null,LogLevel=ERROR"], check=True)
+        self.mounts.append(mnt)
+        return mnt
+
     def __exit__(self, *exc):
-        subprocess.run(["fusermount", "-u", self.mnt], check=False)
+        for mnt in reversed(self.mounts):
+            subprocess.run(["fusermount", "-u", mnt], check=False)
         self.sshd.terminate()
         self.sshd.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)

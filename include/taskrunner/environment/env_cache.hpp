@@ -101,10 +101,16 @@ void reject_entry(const std::filesystem::path& root, const std::filesystem::path
 /// (the snapshot archive), writes manifest.json there, then renames the directory to
 /// envs/<key>-<mode> (replacing a rejected leftover). Returns an errno message on failure,
 /// leaving only the temp dir.
+/// A valid entry of the key that is already there — published meanwhile by a runner the build
+/// lock did not exclude, such as one on another node (flock is local to a node on FUSE and some
+/// NFS setups: docs/env-cache.md "Two nodes on one volume") — is kept: `fill` is not called
+/// (or its result is discarded when the other entry appeared during it, also when the rename
+/// loses the race) and `kept_existing` is set; an invalid one is rejected and replaced.
 struct Published {
   std::string error;
   std::filesystem::path dir;
-  std::uint64_t bytes = 0;  ///< publish_venv(): the entry's size in bytes
+  std::uint64_t bytes = 0;     ///< publish_venv(): the entry's size in bytes
+  bool kept_existing = false;  ///< another runner's valid entry was there: ours was not published
 };
 Published publish_entry(const std::filesystem::path& root, const std::string& key, EnvMode mode,
                         const nlohmann::json& manifest,

@@ -42,4 +42,14 @@ Result<FileLock> lock_file(const std::filesystem::path& path, std::chrono::milli
                            bool* waited = nullptr, bool shared = false,
                            const std::function<bool()>& stop = {});
 
+/// The kernel's ENOTSUPP (524), which some network and cluster file systems let flock(2) return
+/// to user space although it is not in errno.h (seen in reports from HPC file systems).
+inline constexpr int kErrnoNotSupp = 524;
+
+/// True when `err` (the errno of a failed lock_file) says the file system cannot lock at all —
+/// ENOLCK (NFS without a lock manager), EOPNOTSUPP/ENOTSUP, ENOSYS, kErrnoNotSupp — rather than
+/// that somebody holds the lock. Callers then go on without the lock (docs/env-cache.md "Two
+/// nodes on one volume"), never fail the run.
+bool lock_unsupported(int err);
+
 }  // namespace taskrunner::util

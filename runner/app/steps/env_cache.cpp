@@ -188,6 +188,10 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
   if (!published.error.empty()) {
     plan.detail["publish_error"] = published.error;
     report::log().warn("environment cache: not published: {}", published.error);
+  } else if (published.kept_existing) {
+    // A runner the build lock did not exclude (another node) published first: theirs stays.
+    plan.detail["published_by_another"] = true;
+    report::log().info("environment cache: another runner published this key first; kept theirs");
   } else {
     plan.detail["bytes"] = published.bytes;
   }

@@ -2,6 +2,7 @@
 // environment's key and out-link (docs/system-deps.md). No Nix process when the environment is
 // already built.
 #include "steps.hpp"
+#include "taskrunner/report/log.hpp"
 #include "taskrunner/util/fs.hpp"
 
 namespace taskrunner::app::steps {
@@ -69,6 +70,11 @@ report::Outcome check(const tools::NixTool& nix, const Settings& s,
                       "set NP_LOCATION to a writable directory on the Nix volume", o.detail);
     }
     auto locked = util::lock_file(tools::portable_startup_lock(s.env), s.install_timeout, &waited);
+    if (!locked && util::lock_unsupported(locked.status().err)) {
+      report::log().warn("nix: {}; starting without the start-up lock", locked.error());
+      o.detail["startup_lock"] = "unsupported: " + locked.error();
+      locked = util::FileLock();
+    }
     if (!locked) {
       throw StepError(Id::nix, FailureKind::failed, locked.error(),
                       "another pod's nix-portable start-up holds the lock; if none runs, check "

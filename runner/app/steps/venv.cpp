@@ -43,6 +43,14 @@ bool wait_for_builder(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
                     std::string(report::hint_for(report::Failure::deadline).text),
                     {{"reason", "deadline"}});
   }
+  if (!lock && util::lock_unsupported(lock.status().err)) {
+    // The volume cannot flock (ENOLCK, ENOTSUP, 524): build without single flight; publishing
+    // stays safe (atomic rename, the first valid entry is kept).
+    report::log().warn("environment cache: {}; building without single flight", lock.error());
+    plan.detail["build_lock"] = "unsupported: " + lock.error();
+    plan.build_lock = util::FileLock();
+    return false;
+  }
   if (!lock) {
     report::log().warn("environment cache: {}; building without it", lock.error());
     plan.enabled = false;
