@@ -96,6 +96,8 @@ int Supervisor::kill_strays(pid_t pgid, std::chrono::milliseconds grace) {
   // Steps still running (a background step) and their process groups are not strays.
   const auto strays = [&] {
     std::vector<pid_t> out;
+    // No child at all (none alive, none to reap): nothing to look for in /proc.
+    if (!has_children()) return out;
     for (const pid_t p : own_children()) {
       const pid_t group = ::getpgid(p);
       if (watched_.count(p) == 0 && (group == pgid || watched_.count(group) == 0)) {

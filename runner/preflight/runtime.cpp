@@ -70,7 +70,7 @@ bool user_namespaces_usable() {
 }
 
 report::Outcome check_runtime(const std::filesystem::path& cgroup_root, bool need_user_namespaces,
-                              const std::string& path_var) {
+                              const std::string& path_var, bool always_probe) {
   report::Outcome o;
   o.detail["pid"] = ::getpid();
   o.detail["pid1"] = ::getpid() == 1;
@@ -94,8 +94,10 @@ report::Outcome check_runtime(const std::filesystem::path& cgroup_root, bool nee
       o.detail["seccomp"] = mode == 0 ? "disabled" : mode == 1 ? "strict" : "filter";
     }
   }
-  const bool userns = user_namespaces_usable();
-  o.detail["user_namespaces"] = userns;
+  // Only nix-portable's bwrap needs user namespaces: without system deps the fork is saved.
+  const bool probe = need_user_namespaces || always_probe;
+  const bool userns = probe && user_namespaces_usable();
+  o.detail["user_namespaces"] = probe ? nlohmann::json(userns) : nlohmann::json(nullptr);
   const bool bwrap = execution::find_on_path("bwrap", path_var).has_value();
   const bool proot = execution::find_on_path("proot", path_var).has_value();
   o.detail["bwrap"] = bwrap;

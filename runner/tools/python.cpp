@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <vector>
 
 #include "taskrunner/util/fs.hpp"
+#include "taskrunner/util/hash.hpp"
 
 namespace taskrunner::tools {
 namespace {
@@ -18,33 +20,97 @@ constexpr const char* kProbe =
 std::string cache_key(const std::filesystem::path& p, const util::EnvMap& env) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return {};
-  return "v2|" + p.string() + "|" + std::to_string(st.st_size) + "|" +
+  // ctime too: a shared record must not survive a file replaced with its old mtime restored.
+  return "v3|" + p.string() + "|" + std::to_string(st.st_size) + "|" +
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "|" +
+         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + "|" +
          util::get(env, "PYENV_VERSION").value_or("");
+}
+
+std::string record_mac(const std::string& signing_key, const nlohmann::json& record) {
+  return util::hmac_sha256_hex(signing_key, record["key"].get<std::string>() + "\n" +
+                                                record["executable"].get<std::string>() + "\n" +
+                                                record["version"].get<std::string>() + "\n" +
+                                                (record["has_pip"].get<bool>() ? "1" : "0"));
+}
+
+bool plausible_version(const std::string& v) {
+  static const std::regex kVersion(R"(^[0-9]{1,2}\.[0-9]{1,3}(\.[0-9]{1,3})?[a-z0-9+]{0,16}$)");
+  return std::regex_match(v, kVersion);
+}
+
+/// The record in `path` for `key`, when it is well-formed (and, for a shared one, trustworthy).
+std::optional<Interpreter> read_record(const std::filesystem::path& path, const std::string& key,
+                                       const Interpreter& requested, bool shared,
+                                       const std::optional<std::string>& signing_key) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const auto text = util::read_file(path, 65536);
+  if (!text) return std::nullopt;
+  const auto doc = nlohmann::json::parse(*text, nullptr, false);
+  if (!doc.is_object() || key.empty()) return std::nullopt;
+  for (const char* f : {"key", "executable", "version"}) {
+    if (!doc.contains(f) || !doc[f].is_string()) return std::nullopt;
+  }
+  if (!doc.contains("has_pip") || !doc["has_pip"].is_boolean()) return std::nullopt;
+  if (doc["key"].get<std::string>() != key) return std::nullopt;
+  Interpreter interp = requested;
+  interp.executable = doc["executable"].get<std::string>();
+  interp.version = doc["version"].get<std::string>();
+  interp.has_pip = doc["has_pip"].get<bool>();
+  if (interp.executable.empty() || ::access(interp.executable.c_str(), X_OK) != 0) {
+    return std::nullopt;
+  }
+  if (shared) {
+    std::error_code ec;
+    const auto resolved = std::filesystem::canonical(requested.requested, ec);
+    if (interp.executable != requested.requested && (ec || interp.executable != resolved)) {
+      return std::nullopt;
+    }
+    if (!plausible_version(interp.version)) return std::nullopt;
+    if (signing_key) {
+      if (!doc.contains("mac") || !doc["mac"].is_string() ||
+          !util::equal_in_constant_time(doc["mac"].get<std::string>(),
+                                        record_mac(*signing_key, doc))) {
+        return std::nullopt;
+      }
+    }
+  }
+  interp.from_cache = true;
+  return interp;
+}
+
+bool real_dir(const std::filesystem::path& dir) {
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 }  // namespace
 
 util::Result<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
                                               const std::filesystem::path& work_dir,
-                                              execution::ProcessRunner& runner) {
+                                              execution::ProcessRunner& runner,
+                                              const SharedInterpreterRecords& shared) {
   const auto found = execution::find_on_path(name, util::get(env, "PATH").value_or(""));
   if (!found) return util::Status{"no Python interpreter '" + name + "' (searched PATH)"};
   Interpreter interp;
   interp.requested = std::filesystem::absolute(*found);
   const auto cache_file = work_dir / "python-resolve.json";
   const auto key = cache_key(interp.requested, env);
-
-  if (auto text = util::read_file(cache_file, 65536)) {
-    const auto doc = nlohmann::json::parse(*text, nullptr, false);
-    if (doc.is_object() && doc.value("key", "") == key && !key.empty()) {
-      const std::filesystem::path exe = doc.value("executable", "");
-      if (!exe.empty() && ::access(exe.c_str(), X_OK) == 0) {
-        interp.executable = exe;
-        interp.version = doc.value("version", "");
-        interp.has_pip = doc.value("has_pip", false);
-        interp.from_cache = true;
-        return interp;
+  if (auto cached = read_record(cache_file, key, interp, false, std::nullopt)) return *cached;
+  std::optional<std::filesystem::path> shared_file;
+  if (shared.dir && !key.empty()) {
+    (void)util::make_dirs(*shared.dir);
+    if (real_dir(*shared.dir)) {
+      shared_file = *shared.dir / (util::sha256_hex(key).substr(0, 32) + ".json");
+      if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
+        // This pod's own copy, so that the next lookup in this work dir reads no volume.
+        const nlohmann::json doc = {{"key", key},
+                                    {"executable", cached->executable.string()},
+                                    {"version", cached->version},
+                                    {"has_pip", cached->has_pip}};
+        (void)util::write_file_atomic(cache_file, doc.dump() + "\n");
+        return *cached;
       }
     }
   }
@@ -71,11 +137,15 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
   interp.has_pip = lines.size() > 2 && lines[2] == "1";
   if (interp.executable.empty()) interp.executable = interp.requested;
   if (!key.empty()) {
-    const nlohmann::json doc = {{"key", key},
-                                {"executable", interp.executable.string()},
-                                {"version", interp.version},
-                                {"has_pip", interp.has_pip}};
+    nlohmann::json doc = {{"key", key},
+                          {"executable", interp.executable.string()},
+                          {"version", interp.version},
+                          {"has_pip", interp.has_pip}};
     (void)util::write_file_atomic(cache_file, doc.dump() + "\n");
+    if (shared_file) {
+      if (shared.signing_key) doc["mac"] = record_mac(*shared.signing_key, doc);
+      (void)util::write_file_atomic(*shared_file, doc.dump() + "\n");
+    }
   }
   return interp;
 }

@@ -83,7 +83,7 @@ TEST(Recorder, InvalidUtf8InDetailStillGivesValidJson) {
   EXPECT_TRUE(json::accept(cap.lines.back()));
 }
 
-TEST(Recorder, WritesTheFileAtEveryTransitionAndClosesTheRun) {
+TEST(Recorder, WritesTheFileWhenALongStepStartsOrOneFailsAndClosesTheRun) {
   const auto dir = std::filesystem::temp_directory_path() / "taskrunner-unit-recorder";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -92,12 +92,20 @@ TEST(Recorder, WritesTheFileAtEveryTransitionAndClosesTheRun) {
   rec.start(Id::spec);
   rec.finish(Id::spec, Status::ok);
   rec.set_output(dir / "checkpoints.json");
-  rec.start(Id::runtime);
   auto doc = json::parse(slurp(dir / "checkpoints.json"));
-  ASSERT_EQ(doc["checkpoints"].size(), 2U);
-  EXPECT_EQ(doc["checkpoints"][1]["status"], "running");
+  ASSERT_EQ(doc["checkpoints"].size(), 1U);  // written at set_output
+  rec.start(Id::runtime);                    // a quick step: no rewrite
+  rec.finish(Id::runtime, Status::ok);
+  rec.start(Id::venv);  // a long step: rewritten, with everything before it
+  doc = json::parse(slurp(dir / "checkpoints.json"));
+  ASSERT_EQ(doc["checkpoints"].size(), 3U);
+  EXPECT_EQ(doc["checkpoints"][1]["status"], "ok");
+  EXPECT_EQ(doc["checkpoints"][2]["status"], "running");
   EXPECT_FALSE(doc.contains("exit_code"));
-  rec.finish(Id::runtime, Status::failed, {}, ErrorInfo{"m", "h"});
+  rec.finish(Id::venv, Status::failed, {}, ErrorInfo{"m", "h"});  // a failure: rewritten
+  doc = json::parse(slurp(dir / "checkpoints.json"));
+  EXPECT_EQ(doc["checkpoints"][2]["status"], "failed");
+  EXPECT_EQ(doc["checkpoints"][2]["error"]["hint"], "h");
   rec.finish_run(125);
   doc = json::parse(slurp(dir / "checkpoints.json"));
   ASSERT_EQ(doc["checkpoints"].size(), 11U);

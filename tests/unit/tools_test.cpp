@@ -155,3 +155,80 @@ TEST(Nix, CommandsPerStoreMode) {
   EXPECT_EQ(tools::portable_startup_lock({{"NP_LOCATION", "/np"}}),
             "/np/.taskrunner-nix-portable.lock");
 }
+
+TEST(ResolveInterpreter, SharedRecordsSaveANewPodItsProbe) {
+  const auto dir = fresh_dir("interp-shared");
+  const auto python = executable_file(dir / "python3");
+  const auto shared = dir / "env-cache" / "interpreters";
+  const tools::SharedInterpreterRecords records{shared, std::nullopt};
+  FakeRunner runner;
+  runner.answer.started = true;
+  runner.answer.captured_stdout = python.string() + "\n3.11.2\n1\n";
+  const util::EnvMap env = {{"PATH", dir.string()}};
+  fs::create_directories(dir / "pod-a");
+  fs::create_directories(dir / "pod-b");
+  auto a = tools::resolve_interpreter("python3", env, dir / "pod-a", runner, records);
+  ASSERT_TRUE(a) << a.error();
+  EXPECT_FALSE(a->from_cache);
+  EXPECT_EQ(runner.calls.size(), 1U);
+  // A new pod (empty work dir) on the same volume starts no interpreter.
+  auto b = tools::resolve_interpreter("python3", env, dir / "pod-b", runner, records);
+  ASSERT_TRUE(b) << b.error();
+  EXPECT_TRUE(b->from_cache);
+  EXPECT_EQ(b->version, "3.11.2");
+  EXPECT_EQ(runner.calls.size(), 1U);
+  EXPECT_TRUE(fs::exists(dir / "pod-b" / "python-resolve.json"));
+  fs::remove_all(dir);
+}
+
+TEST(ResolveInterpreter, ASharedRecordCannotRedirectOrLieWhenSigned) {
+  const auto dir = fresh_dir("interp-shared-hostile");
+  const auto python = executable_file(dir / "python3");
+  const auto other = executable_file(dir / "evil");
+  const auto shared = dir / "interpreters";
+  FakeRunner runner;
+  runner.answer.started = true;
+  runner.answer.captured_stdout = python.string() + "\n3.11.2\n1\n";
+  const util::EnvMap env = {{"PATH", dir.string()}};
+  int pod = 0;
+  const auto resolve = [&](const tools::SharedInterpreterRecords& r) {
+    const auto work = dir / ("pod" + std::to_string(pod++));
+    fs::create_directories(work);
+    return tools::resolve_interpreter("python3", env, work, runner, r);
+  };
+  const auto record_file = [&] {
+    for (const auto& e : fs::directory_iterator(shared)) return e.path();
+    return fs::path();
+  };
+  const auto rewrite = [&](const std::string& from, const std::string& to) {
+    const auto path = record_file();
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find(from), from.size(), to);
+    std::ofstream(path, std::ios::trunc) << text;
+  };
+  // Unsigned: a record naming another program is refused and the interpreter probed again.
+  ASSERT_TRUE(resolve({shared, std::nullopt}));
+  rewrite(python.string(), other.string());
+  auto r = resolve({shared, std::nullopt});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->from_cache);
+  EXPECT_EQ(r->executable, python);
+  EXPECT_EQ(runner.calls.size(), 2U);
+  // Signed: the probe's record carries a mac; a record edited on the volume is refused.
+  const tools::SharedInterpreterRecords signed_records{shared, std::string("k3y")};
+  fs::remove_all(shared);
+  ASSERT_TRUE(resolve(signed_records));
+  EXPECT_EQ(runner.calls.size(), 3U);
+  r = resolve(signed_records);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->from_cache);
+  EXPECT_EQ(runner.calls.size(), 3U);
+  rewrite("3.11.2", "3.12.0");
+  r = resolve(signed_records);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->from_cache);
+  EXPECT_EQ(r->version, "3.11.2");
+  EXPECT_EQ(runner.calls.size(), 4U);
+  fs::remove_all(dir);
+}

@@ -28,8 +28,11 @@ bool user_namespaces_usable();
 /// Collects: pid (and whether we are PID 1), uid/gid, kernel release, cgroup memory, seccomp
 /// mode (/proc/self/status), user namespaces, bwrap/proot on `path_var`. Status ok; `warn` with
 /// the user_namespaces_blocked hint when `need_user_namespaces` (system deps were asked for) and
-/// neither user namespaces nor proot are available.
+/// neither user namespaces nor proot are available. The user-namespace probe (a fork, about
+/// 2 ms) runs only when `need_user_namespaces` or `always_probe` (doctor); otherwise
+/// detail.user_namespaces is null ("not checked").
 report::Outcome check_runtime(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup",
-                              bool need_user_namespaces = false, const std::string& path_var = "");
+                              bool need_user_namespaces = false, const std::string& path_var = "",
+                              bool always_probe = false);
 
 }  // namespace taskrunner::preflight

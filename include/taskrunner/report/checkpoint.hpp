@@ -151,8 +151,12 @@ class Recorder {
   /// Writes "N/11" (Argo's progress format: N checkpoints with a terminal status) to `path`
   /// atomically after every finish (ARGO_PROGRESS_FILE).
   void set_progress_file(std::filesystem::path path);
-  /// Starts writing `path` (checkpoints.json) at every transition, beginning now.
+  /// Starts writing `path` (checkpoints.json), beginning now: temp file + rename when a long
+  /// checkpoint (nix, system_deps, venv, python_deps, user_code) starts, when one fails or
+  /// times out, at write_output() and at finish_run() (docs/checkpoints.md).
   void set_output(std::filesystem::path path);
+  /// Writes the document to the output now (exec mode, before the process is replaced).
+  void write_output();
   /// Closes the run: every checkpoint never reached is recorded `skipped` with
   /// detail.reason "not reached", and the document gets `exit_code` and `finished_at`.
   void finish_run(int exit_code);

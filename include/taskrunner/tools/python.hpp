@@ -20,13 +20,30 @@ struct Interpreter {
   bool from_cache = false;  ///< true when no interpreter had to be started
 };
 
+/// Where resolve_interpreter() remembers its answers besides `<work_dir>/python-resolve.json`.
+struct SharedInterpreterRecords {
+  /// A directory every pod sees, e.g. `<env cache>/interpreters` (docs/env-cache.md): a new
+  /// pod, whose work dir is empty, then starts no interpreter either. nullopt: none.
+  std::optional<std::filesystem::path> dir;
+  /// TASKRUNNER_CACHE_KEY_FILE's key: records there then carry an HMAC-SHA256 and one without
+  /// a valid one is ignored (the volume is shared with strangers).
+  std::optional<std::string> signing_key;
+};
+
 /// Finds `name` on PATH (or uses it as a path), then asks it once for sys.executable, its
 /// version and whether it has pip, and remembers the answer in `<work_dir>/python-resolve.json`
-/// keyed by the requested file's path, size, mtime and $PYENV_VERSION — so a warm run starts no
-/// extra interpreter (a pyenv shim costs tens of ms per start). Fails when there is no such
-/// interpreter or it does not answer (30 s limit).
+/// keyed by the requested file's path, size, mtime, ctime and $PYENV_VERSION — so a warm run
+/// starts no extra interpreter (a start costs 10–60 ms; a pyenv shim more). With `shared.dir`
+/// the answer is also kept there, one file per key (`<sha256 of the key>.json`), and read when
+/// the work dir has none. A shared record is used only when its key matches, its executable is
+/// the requested file itself or the file that path resolves to (a record can never redirect a
+/// run to another program), its version looks like one (`3.11.2`) and, with a signing key, its
+/// `mac` is valid; otherwise the interpreter is probed and the record rewritten. Writing a
+/// record never fails the call. Fails when there is no such interpreter or it does not answer
+/// (30 s limit).
 util::Result<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
                                               const std::filesystem::path& work_dir,
-                                              execution::ProcessRunner& runner);
+                                              execution::ProcessRunner& runner,
+                                              const SharedInterpreterRecords& shared = {});
 
 }  // namespace taskrunner::tools

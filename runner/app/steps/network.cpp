@@ -8,6 +8,13 @@
 
 namespace taskrunner::app::steps {
 
+tools::SharedInterpreterRecords interpreter_records(const Settings& s) {
+  tools::SharedInterpreterRecords r;
+  if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / "interpreters";
+  r.signing_key = s.cache_key;
+  return r;
+}
+
 Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                const Index& index, execution::ProcessRunner& runner) {
   Probes p;
@@ -24,7 +31,8 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
     }
     if (need_python_deps && !s.doctor && s.env_mode != environment::EnvMode::off && p.installer) {
       // An interpreter that does not resolve fails at `venv`, with its hint.
-      if (auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner)) {
+      if (auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner,
+                                                   interpreter_records(s))) {
         p.interpreter = *interp;
         p.plan = plan_env_cache(s, spec, *p.installer, *p.interpreter, index.url);
       }

@@ -17,7 +17,7 @@ Index index_of(const spec::TaskSpec& spec) {
 void runtime(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec) {
   cp.run(report::Id::runtime, [&] {
     auto o = preflight::check_runtime("/sys/fs/cgroup", !spec.system_deps.empty(),
-                                      util::get(s.env, "PATH").value_or(""));
+                                      util::get(s.env, "PATH").value_or(""), s.doctor);
     for (const auto& dir : {s.work_dir, s.results_dir}) {
       auto st = util::make_dirs(dir);
       if (st.ok()) st = util::probe_writable(dir);

@@ -121,6 +121,9 @@ struct Probes {
 };
 Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                const Index& index, execution::ProcessRunner& runner);
+/// Where interpreter answers are shared between pods: `<env cache>/interpreters` (signed with
+/// the cache key when there is one), unless the environment cache is off.
+tools::SharedInterpreterRecords interpreter_records(const Settings& s);
 
 // --- uv.cpp --------------------------------------------------------------------------------
 tools::Installer uv(const Checkpoints& cp, const Settings& s, const Probes& probes);

@@ -75,6 +75,7 @@ int user_code(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& sp
       if (!separation.is_null()) o.detail["run_as"] = separation;
       return o;
     });
+    cp.rec.write_output();                    // the last document this process writes
     write_run_outputs(s, cp.rec.document());  // no exit code: the process is handed over
     // The use lock of an in-place entry must outlive the hand-over: keep it across exec.
     if (plan.use_lock && plan.use_lock->held()) (void)::fcntl(plan.use_lock->fd(), F_SETFD, 0);
