@@ -27,6 +27,13 @@ std::string cache_key(const std::filesystem::path& p, const util::EnvMap& env) {
          util::get(env, "PYENV_VERSION").value_or("");
 }
 
+nlohmann::json record_of(const std::string& key, const Interpreter& interp) {
+  return {{"key", key},
+          {"executable", interp.executable.string()},
+          {"version", interp.version},
+          {"has_pip", interp.has_pip}};
+}
+
 std::string record_mac(const std::string& signing_key, const nlohmann::json& record) {
   return util::hmac_sha256_hex(signing_key, record["key"].get<std::string>() + "\n" +
                                                 record["executable"].get<std::string>() + "\n" +
@@ -105,11 +112,7 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
       shared_file = *shared.dir / (util::sha256_hex(key).substr(0, 32) + ".json");
       if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
         // This pod's own copy, so that the next lookup in this work dir reads no volume.
-        const nlohmann::json doc = {{"key", key},
-                                    {"executable", cached->executable.string()},
-                                    {"version", cached->version},
-                                    {"has_pip", cached->has_pip}};
-        (void)util::write_file_atomic(cache_file, doc.dump() + "\n");
+        (void)util::write_file_atomic(cache_file, record_of(key, *cached).dump() + "\n");
         return *cached;
       }
     }
@@ -137,10 +140,7 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
   interp.has_pip = lines.size() > 2 && lines[2] == "1";
   if (interp.executable.empty()) interp.executable = interp.requested;
   if (!key.empty()) {
-    nlohmann::json doc = {{"key", key},
-                          {"executable", interp.executable.string()},
-                          {"version", interp.version},
-                          {"has_pip", interp.has_pip}};
+    auto doc = record_of(key, interp);
     (void)util::write_file_atomic(cache_file, doc.dump() + "\n");
     if (shared_file) {
       if (shared.signing_key) doc["mac"] = record_mac(*shared.signing_key, doc);

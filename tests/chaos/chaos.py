@@ -263,12 +263,12 @@ class Campaign:
         proc = self.start(self.env(deps, code, cache, mode))
         time.sleep(self.rng.uniform(0.0, 3.0))
         if kind == "enospc":
-            with open(os.path.join(self.small, "filler"), "wb") as fh:
-                try:
+            try:  # the run may have filled the volume already: then even the open fails
+                with open(os.path.join(self.small, "filler"), "wb") as fh:
                     while True:
                         fh.write(b"\0" * (1 << 20))
-                except OSError:
-                    pass
+            except OSError:
+                pass
         else:
             # The kernel refuses (EBUSY) while a file is open for writing: retry as the writers
             # come and go, as long as the run lasts.

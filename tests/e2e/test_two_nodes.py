@@ -50,9 +50,9 @@ class TwoNodes(TaskrunnerTest):
         require(self, mounts.available(), "sshfs, /usr/sbin/sshd and /dev/fuse (root)")
         require(self, subprocess.run(["unshare", "--mount", "true"]).returncode == 0,
                 "unshare --mount (root)")
-        # Each test starts from an empty volume.
-        for name in os.listdir(self.node_mounts[0]):
-            shutil.rmtree(os.path.join(self.node_mounts[0], name), ignore_errors=True)
+        # Each test its own env cache on the volume (removing one behind the mounts' backs would
+        # leave their attribute caches showing directories that are gone).
+        self.volume_dir = self.id().rsplit(".", 1)[-1]
 
     def on_node(self, node, args, env, timeout=600):
         """`taskrunner args` as a pod of `node` (0 or 1): its mount bound at self.pvc, the pod's
@@ -69,7 +69,7 @@ class TwoNodes(TaskrunnerTest):
         work = os.path.join(self.work, name)
         os.makedirs(work)
         return self.env(TASKRUNNER_WORK_DIR=self.pod_work, POD_WORK=work, TASKRUNNER_ENV_MODE="auto",
-                        TASKRUNNER_ENV_CACHE=os.path.join(self.pvc, "env-cache"),
+                        TASKRUNNER_ENV_CACHE=os.path.join(self.pvc, self.volume_dir, "env-cache"),
                         UV_CACHE_DIR=os.path.join(self.pod_work, "uv-cache"), PYTHON_DEPS=DEPS,
                         PYTHON_CODE=CODE, **extra)
 
@@ -79,8 +79,10 @@ class TwoNodes(TaskrunnerTest):
         return res
 
     def entries_on_volume(self):
-        """(dir, manifest) of every published entry, each checked against its archive."""
-        envs = os.path.join(self.node_mounts[0], "env-cache", "envs")
+        """(dir, manifest) of every published entry, each checked against its archive — read on
+        the server's side (the exported directory), not through a mount whose attribute cache
+        may still show what the other mount's prune removed."""
+        envs = os.path.join(self.sshfs.export, self.volume_dir, "env-cache", "envs")
         found = []
         for name in sorted(os.listdir(envs)):
             manifest = os.path.join(envs, name, "manifest.json")
