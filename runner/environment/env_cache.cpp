@@ -275,12 +275,13 @@ void reject_entry(const fs::path& root, const fs::path& dir) {
 
 Published publish_entry(
     const fs::path& root, const std::string& key, EnvMode mode, const nlohmann::json& manifest,
-    const std::function<std::string(const fs::path& tmp, nlohmann::json& manifest)>& fill) {
+    const std::function<std::string(const fs::path& tmp, nlohmann::json& manifest)>& fill,
+    const std::function<bool(const Entry& existing)>& keeps) {
   Published out;
   const auto p = entry_paths(root, key, mode);
   const auto published_by_another = [&] {
     const auto found = find_entry(root, key, mode);
-    return found.ok() && found->has_value();
+    return found.ok() && found->has_value() && (!keeps || keeps(**found));
   };
   if (published_by_another()) {
     out.dir = p.dir;
@@ -338,7 +339,8 @@ Published publish_venv(const fs::path& root, const std::string& key, EnvMode mod
                              {"inputs", nlohmann::json::parse(inputs_json, nullptr, false)}};
   std::uint64_t bytes = 0;
   auto out = publish_entry(
-      root, key, mode, manifest, [&](const fs::path& tmp, nlohmann::json& m) -> std::string {
+      root, key, mode, manifest,
+      [&](const fs::path& tmp, nlohmann::json& m) -> std::string {
         if (lock) {
           if (const auto st = util::write_file_atomic(tmp / "requirements.lock", lock->text);
               !st.ok()) {
@@ -366,6 +368,12 @@ Published publish_venv(const fs::path& root, const std::string& key, EnvMode mod
         }
         if (signing_key) m["mac"] = entry_mac(*signing_key, m);  // last: it covers the rest
         return "";
+      },
+      [&](const Entry& existing) {
+        // Signed entries: an unsigned or forged one already there is replaced, not kept.
+        return !signing_key || verify_entry(*signing_key, existing.manifest, existing.venv_path,
+                                            mode == EnvMode::inplace)
+                                   .ok();
       });
   if (out.error.empty()) out.bytes = bytes;
   return out;

@@ -99,6 +99,44 @@ TEST(Snapshot, UnsafeEntriesAreRefused) {
   }
 }
 
+// Two nodes whose flock does not exclude each other both build (tests/e2e/test_two_nodes.py): the
+// later publisher keeps the valid entry already there instead of replacing it under the other
+// node's readers — unless `keeps` refuses it (publish_venv: a signature that does not verify).
+TEST(EnvCache, ALaterPublisherKeepsAValidEntryAndReplacesARefusedOne) {
+  TempDir t;
+  fs::create_directories(t.path / "envs");
+  const std::string key(64, 'b');
+  const auto manifest = [&](const std::string& who) {
+    return nlohmann::json{{"format", kEnvFormat},
+                          {"key", key},
+                          {"mode", "snapshot"},
+                          {"venv_path", "/tmp/v"},
+                          {"by", who},
+                          {"archive", {{"bytes", 3}, {"sha256", std::string(64, 'a')}}}};
+  };
+  const auto fill = [](const fs::path& tmp, nlohmann::json&) {
+    write(tmp / "venv.tar.zst", "abc");
+    return std::string();
+  };
+  ASSERT_TRUE(publish_entry(t.path, key, EnvMode::snapshot, manifest("first"), fill).error.empty());
+  bool filled = false;
+  const auto second = publish_entry(t.path, key, EnvMode::snapshot, manifest("second"),
+                                    [&](const fs::path& tmp, nlohmann::json& m) {
+                                      filled = true;
+                                      return fill(tmp, m);
+                                    });
+  EXPECT_TRUE(second.error.empty()) << second.error;
+  EXPECT_TRUE(second.kept_existing);
+  EXPECT_FALSE(filled);  // nothing written for an entry that is not published
+  EXPECT_EQ((*find_entry(t.path, key, EnvMode::snapshot))->manifest["by"], "first");
+  const auto third = publish_entry(t.path, key, EnvMode::snapshot, manifest("third"), fill,
+                                   [](const Entry&) { return false; });
+  EXPECT_TRUE(third.error.empty()) << third.error;
+  EXPECT_FALSE(third.kept_existing);
+  EXPECT_EQ((*find_entry(t.path, key, EnvMode::snapshot))->manifest["by"], "third");
+  EXPECT_EQ(std::distance(fs::directory_iterator(t.path / "envs"), fs::directory_iterator()), 1);
+}
+
 TEST(EnvCache, PublishIsAtomicAndPruneRemovesDeadTempDirs) {
   TempDir t;
   fs::create_directories(t.path / "envs");

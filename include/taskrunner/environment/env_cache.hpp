@@ -112,10 +112,13 @@ struct Published {
   std::uint64_t bytes = 0;     ///< publish_venv(): the entry's size in bytes
   bool kept_existing = false;  ///< another runner's valid entry was there: ours was not published
 };
+/// `keeps` (if given) decides whether an entry already there counts as valid, beyond its
+/// manifest (publish_venv: its signature, with a signing key), so a forged entry is replaced.
 Published publish_entry(const std::filesystem::path& root, const std::string& key, EnvMode mode,
                         const nlohmann::json& manifest,
                         const std::function<std::string(const std::filesystem::path& tmp,
-                                                        nlohmann::json& manifest)>& fill);
+                                                        nlohmann::json& manifest)>& fill,
+                        const std::function<bool(const Entry& existing)>& keeps = {});
 
 /// The lock stored with an entry: requirements.lock's text and what the manifest says of it.
 struct LockToPublish {
