@@ -6,13 +6,19 @@ removed outside the timing), the code is `pass`-like. Rows, interleaved in every
     floor            the published venv's python -c CODE, nothing else
     <binary>         taskrunner with TASKRUNNER_ENV_MODE=inplace (or --mode snapshot), for each
                      binary given: e.g. the build of main and the build of a change
+    tar -xf          (snapshot) `tar -I zstd -xf` of the entry's archive into an empty dir
 
-Prints each binary's median, its distance to the floor (ms) and its ratio to the first binary.
+Prints each binary's median, its distance to the floor (ms) and its ratio to the first binary;
+with --mode snapshot also each binary's `venv` checkpoint (the restore) ÷ tar -xf of the same
+archive in the same round (median of the per-round ratios).
 
     /usr/bin/python3 benchmarks/warm_start.py [--runs 25] [--mode inplace] [--set six]
         [BINARY ...]          (default: build/taskrunner)
 
-Root; the loopback index of the tests (build/test-index, tests/fixtures/build_index.py)."""
+Root; the loopback index of the tests (build/test-index, tests/fixtures/build_index.py), or for
+`--set bench` and `--set heavy` the benchmarks' index (build/bench-index, made by
+benchmarks/env_cache.py or `tests/fixtures/build_index.py build/bench-index --set bench --set
+heavy`)."""
 import argparse
 import json
 import os
@@ -25,12 +31,14 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from harness import IndexServer, clean_env  # noqa: E402
 
 SETS = {"six": ("six", "import six"),
         "requests+pydantic": ("requests pydantic", "import requests, pydantic"),
         "jsonschema+jinja2+yaml": ("jsonschema jinja2 pyyaml requests pydantic",
-                                   "import jsonschema, jinja2, yaml, requests, pydantic")}
+                                   "import jsonschema, jinja2, yaml, requests, pydantic"),
+        "bench": ("requests pydantic sympy networkx boto3",
+                  "import requests, pydantic, sympy, networkx, boto3"),
+        "heavy": ("numpy pandas scipy", "import numpy, pandas, scipy.linalg")}
 
 
 def main():
@@ -40,6 +48,10 @@ def main():
     ap.add_argument("--mode", choices=["inplace", "snapshot"], default="inplace")
     ap.add_argument("--set", choices=list(SETS), default="six")
     args = ap.parse_args()
+    if args.set in ("bench", "heavy"):
+        os.environ["TASKRUNNER_TEST_INDEX"] = os.path.join(ROOT, "build", "bench-index")
+    global IndexServer, clean_env  # noqa: PLW0603 (the harness reads the index at import)
+    from harness import IndexServer, clean_env  # noqa: E402
     deps, code = SETS[args.set]
     scratch = tempfile.mkdtemp(prefix="warm-start-")
     cache = os.path.join(scratch, "env-cache")
@@ -65,6 +77,8 @@ def main():
                 subprocess.run([b], env=env(tempfile.mkdtemp(dir=scratch), server),
                                capture_output=True, check=True)
             times = {b: [] for b in args.binaries}
+            ratios = {b: [] for b in args.binaries}
+            tar_times = []
             floor = []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
@@ -81,6 +95,17 @@ def main():
                         v = [c for c in json.load(fh)["checkpoints"] if c["id"] == "venv"][0]
                     assert v["detail"]["env_cache"]["result"] == "hit", v
                     shutil.rmtree(work)  # outside the timing
+                    if args.mode == "snapshot":
+                        key = v["detail"]["env_cache"]["key"]
+                        archive = os.path.join(cache, "envs", key + "-snapshot", "venv.tar.zst")
+                        into = tempfile.mkdtemp(dir=scratch)
+                        t0 = time.perf_counter()
+                        subprocess.run(["tar", "-I", "zstd", "-xf", archive, "-C", into],
+                                       check=True)
+                        tar = time.perf_counter() - t0
+                        shutil.rmtree(into)
+                        tar_times.append(tar)
+                        ratios[b].append(v["duration_ms"] / 1000 / tar)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     f = statistics.median(floor) * 1000
@@ -92,6 +117,12 @@ def main():
     for b in args.binaries:
         m = statistics.median(times[b]) * 1000
         print(f"{os.path.relpath(b, ROOT):<44} {m:>10.1f} {m - f:>11.1f} {m / base:>8.2f}")
+    if args.mode == "snapshot":
+        print(f"{'tar -I zstd -xf of the same archive':<44} "
+              f"{statistics.median(tar_times) * 1000:>10.1f}")
+        for b in args.binaries:
+            print(f"venv checkpoint ÷ tar -xf, {os.path.relpath(b, ROOT):<28} "
+                  f"{statistics.median(ratios[b]):>10.2f}")
 
 
 if __name__ == "__main__":

@@ -28,23 +28,78 @@ std::string read(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 /// A tar.zst holding one entry named `name` (as an attacker would craft it).
-void craft(const fs::path& archive_path, const char* name) {
+/// An archive of `entries`: {path, kind ('f' file, 'l' symlink, 'h' hard link), link target}.
+void craft_entries(const fs::path& archive_path,
+                   const std::vector<std::tuple<std::string, char, std::string>>& entries) {
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
   archive_write_add_filter_zstd(a);
   archive_write_open_filename(a, archive_path.c_str());
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name);
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0644);
-  archive_entry_set_size(e, 4);
-  archive_write_header(a, e);
-  archive_write_data(a, "evil", 4);
-  archive_entry_free(e);
+  for (const auto& [name, kind, target] : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_perm(e, 0644);
+    if (kind == 'l') {
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_symlink(e, target.c_str());
+    } else if (kind == 'h') {
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_hardlink(e, target.c_str());
+    } else {
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_size(e, 4);
+    }
+    archive_write_header(a, e);
+    if (kind == 'f') archive_write_data(a, "evil", 4);
+    archive_entry_free(e);
+  }
   archive_write_close(a);
   archive_write_free(a);
 }
+
+/// An archive holding one 4-byte file named `name`.
+void craft(const fs::path& archive_path, const char* name) {
+  craft_entries(archive_path, {{name, 'f', ""}});
+}
 }  // namespace
+
+// The restore tracks the symlinks it made instead of libarchive's per-component lstat walk
+// (ARCHIVE_EXTRACT_SECURE_SYMLINKS): the same archives must still be refused.
+TEST(Snapshot, EntriesThroughASymlinkTheArchiveMadeAreRefused) {
+  TempDir t;
+  const auto outside = t.path / "outside";
+  fs::create_directories(outside);
+  const std::vector<std::vector<std::tuple<std::string, char, std::string>>> cases = {
+      {{"link", 'l', outside.string()}, {"link/escaped", 'f', ""}},
+      {{"./d/link", 'l', outside.string()}, {"d//link/./escaped", 'f', ""}},
+      {{"up", 'l', ".."}, {"up/escaped", 'f', ""}},
+      {{"link", 'l', outside.string()}, {"link", 'f', ""}},
+      {{"f", 'f', ""}, {"link", 'l', outside.string()}, {"h", 'h', "link/escaped"}},
+      {{"h", 'h', "/etc/passwd"}},
+  };
+  for (const auto& entries : cases) {
+    const auto archive = t.path / "evil.tar.zst";
+    craft_entries(archive, entries);
+    const auto sha = sha256_file(archive);
+    ASSERT_TRUE(sha);
+    const auto out = t.path / "out";
+    const auto back = restore_snapshot(archive, out, *sha, fs::file_size(archive));
+    EXPECT_FALSE(back) << std::get<0>(entries.back());
+    EXPECT_NE(back.error().find("unsafe"), std::string::npos) << back.error();
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_TRUE(fs::is_empty(outside)) << std::get<0>(entries.back());
+  }
+  // A symlink beside, not above, later entries is fine (a venv's lib64 -> lib).
+  craft_entries(t.path / "ok.tar.zst", {{"lib/x.py", 'f', ""},
+                                        {"lib64", 'l', "lib"},
+                                        {"lib/y.py", 'f', ""},
+                                        {"lib64x/z.py", 'f', ""}});
+  const auto sha = sha256_file(t.path / "ok.tar.zst");
+  ASSERT_TRUE(sha);
+  const auto ok = restore_snapshot(t.path / "ok.tar.zst", t.path / "ok", *sha,
+                                   fs::file_size(t.path / "ok.tar.zst"));
+  EXPECT_TRUE(ok) << ok.error();
+}
 
 TEST(Snapshot, RoundTripKeepsFilesModesAndSymlinks) {
   TempDir t;
