@@ -66,16 +66,25 @@ def main():
 
     try:
         with IndexServer() as server:
-            first = os.path.join(scratch, "publish")
+            # Every pod sees its work dir at the same path, empty (a snapshot's key holds the venv
+            # path, which is under it): one path, removed after each run outside the timing.
+            pod = os.path.join(scratch, "pod")
+            first = pod
             r = subprocess.run([args.binaries[0]], env=env(first, server), capture_output=True)
             if r.returncode != 0:
                 sys.exit(r.stderr.decode(errors="replace")[-3000:])
             with open(os.path.join(first, "results", "checkpoints.json")) as fh:
                 venv = [c for c in json.load(fh)["checkpoints"] if c["id"] == "venv"][0]
-            venv_python = os.path.join(venv["detail"]["path"], "bin", "python")
+            # The floor runs the venv restored there, kept aside.
+            venv_python = os.path.join(scratch, "floor-venv", "bin", "python")
+            shutil.copytree(venv["detail"]["path"], os.path.dirname(os.path.dirname(venv_python)),
+                            symlinks=True)
+            if args.mode == "inplace":
+                venv_python = os.path.join(venv["detail"]["path"], "bin", "python")
+            shutil.rmtree(pod)
             for b in args.binaries:  # one unmeasured run each (their own records on the volume)
-                subprocess.run([b], env=env(tempfile.mkdtemp(dir=scratch), server),
-                               capture_output=True, check=True)
+                subprocess.run([b], env=env(pod, server), capture_output=True, check=True)
+                shutil.rmtree(pod)
             times = {b: [] for b in args.binaries}
             ratios = {b: [] for b in args.binaries}
             tar_times = []
@@ -85,7 +94,7 @@ def main():
                 subprocess.run([venv_python, "-c", code], check=True)
                 floor.append(time.perf_counter() - t0)
                 for b in args.binaries:
-                    work = tempfile.mkdtemp(dir=scratch)  # a new pod: its work dir is empty
+                    work = pod  # a new pod: its work dir is empty
                     t0 = time.perf_counter()
                     r = subprocess.run([b], env=env(work, server), capture_output=True)
                     times[b].append(time.perf_counter() - t0)
