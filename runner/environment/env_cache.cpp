@@ -95,11 +95,7 @@ bool is_hex(std::string_view s, std::size_t n) {
   return s.size() == n && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
-/// `path` itself (not a symlink to one) is a directory / a regular file.
-bool real_dir(const fs::path& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
+/// `path` itself (not a symlink to one) is a regular file.
 bool real_file(const fs::path& path, struct stat& st) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -107,7 +103,7 @@ bool real_file(const fs::path& path, struct stat& st) {
 std::optional<Entry> read_entry(const fs::path& dir, std::string& error) {
   const auto file = (dir / "manifest.json").string();
   struct stat mst {};
-  if (!real_dir(dir) || !real_file(dir / "manifest.json", mst)) {
+  if (!util::is_real_dir(dir) || !real_file(dir / "manifest.json", mst)) {
     error = "entry " + dir.string() + " is not a directory holding a manifest file (a symlink?)";
     return std::nullopt;
   }

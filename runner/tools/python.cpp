@@ -87,11 +87,6 @@ std::optional<Interpreter> read_record(const std::filesystem::path& path, const 
   return interp;
 }
 
-bool real_dir(const std::filesystem::path& dir) {
-  struct stat st {};
-  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 }  // namespace
 
 util::Result<Interpreter> resolve_interpreter(const std::string& name, const util::EnvMap& env,
@@ -108,7 +103,7 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
   std::optional<std::filesystem::path> shared_file;
   if (shared.dir && !key.empty()) {
     (void)util::make_dirs(*shared.dir);
-    if (real_dir(*shared.dir)) {
+    if (util::is_real_dir(*shared.dir)) {
       shared_file = *shared.dir / (util::sha256_hex(key).substr(0, 32) + ".json");
       if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
         // This pod's own copy, so that the next lookup in this work dir reads no volume.

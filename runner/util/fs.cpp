@@ -75,6 +75,11 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
   return {};
 }
 
+bool is_real_dir(const std::filesystem::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

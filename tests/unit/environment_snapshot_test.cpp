@@ -57,6 +57,18 @@ void craft_entries(const fs::path& archive_path,
   archive_write_free(a);
 }
 
+/// Restores `archive` (whose own digest is expected) into `out`: it must fail as unsafe and
+/// leave no `out` behind. `what` names the case in failure messages.
+void expect_refused_as_unsafe(const fs::path& archive, const fs::path& out,
+                              const std::string& what) {
+  const auto sha = sha256_file(archive);
+  ASSERT_TRUE(sha);
+  const auto back = restore_snapshot(archive, out, *sha, fs::file_size(archive));
+  EXPECT_FALSE(back) << what;
+  EXPECT_NE(back.error().find("unsafe"), std::string::npos) << back.error();
+  EXPECT_FALSE(fs::exists(out)) << what;
+}
+
 /// An archive holding one 4-byte file named `name`.
 void craft(const fs::path& archive_path, const char* name) {
   craft_entries(archive_path, {{name, 'f', ""}});
@@ -80,13 +92,7 @@ TEST(Snapshot, EntriesThroughASymlinkTheArchiveMadeAreRefused) {
   for (const auto& entries : cases) {
     const auto archive = t.path / "evil.tar.zst";
     craft_entries(archive, entries);
-    const auto sha = sha256_file(archive);
-    ASSERT_TRUE(sha);
-    const auto out = t.path / "out";
-    const auto back = restore_snapshot(archive, out, *sha, fs::file_size(archive));
-    EXPECT_FALSE(back) << std::get<0>(entries.back());
-    EXPECT_NE(back.error().find("unsafe"), std::string::npos) << back.error();
-    EXPECT_FALSE(fs::exists(out));
+    expect_refused_as_unsafe(archive, t.path / "out", std::get<0>(entries.back()));
     EXPECT_TRUE(fs::is_empty(outside)) << std::get<0>(entries.back());
   }
   // A symlink beside, not above, later entries is fine (a venv's lib64 -> lib).
@@ -142,13 +148,7 @@ TEST(Snapshot, UnsafeEntriesAreRefused) {
   for (const char* name : {"../escaped", "/tmp/taskrunner-absolute-escape", "a/../../up"}) {
     const auto archive = t.path / "evil.tar.zst";
     craft(archive, name);
-    const auto sha = sha256_file(archive);
-    ASSERT_TRUE(sha);
-    const auto out = t.path / "out";
-    const auto back = restore_snapshot(archive, out, *sha, fs::file_size(archive));
-    EXPECT_FALSE(back) << name;
-    EXPECT_NE(back.error().find("unsafe"), std::string::npos) << back.error();
-    EXPECT_FALSE(fs::exists(out));
+    expect_refused_as_unsafe(archive, t.path / "out", name);
     EXPECT_FALSE(fs::exists(t.path / "escaped"));
     EXPECT_FALSE(fs::exists("/tmp/taskrunner-absolute-escape"));
   }

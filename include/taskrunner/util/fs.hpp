@@ -36,6 +36,10 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
 Result<std::string> read_file(const std::filesystem::path& path,
                               std::size_t limit = std::size_t{64} * 1024 * 1024);
 
+/// True when `path` itself (lstat: not a symlink to one) is a directory — for paths on a shared
+/// volume, where a planted symlink must not be followed.
+bool is_real_dir(const std::filesystem::path& path);
+
 /// Creates `path` and its parents (mode 0755). Returns an errno message on failure.
 Status make_dirs(const std::filesystem::path& path);
 
