@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "taskrunner/environment/zstd_stream.hpp"
 #include "taskrunner/util/fs.hpp"
 #include "taskrunner/util/hash.hpp"
 
@@ -35,29 +36,13 @@ std::string archive_message(archive* a, const std::string& what) {
   return what + ": " + (m != nullptr ? m : "unknown libarchive error");
 }
 
-/// The archive file as libarchive reads it: hashed and counted on the way through.
-struct HashingReader {
-  int fd = -1;
-  util::Sha256 sha;
-  std::uint64_t bytes = 0;
-  std::vector<char> buf = std::vector<char>(kChunk);
-  int read_errno = 0;
-};
-
-la_ssize_t hashing_read(archive* /*a*/, void* data, const void** out) {
-  auto* r = static_cast<HashingReader*>(data);
-  for (;;) {
-    const ssize_t n = ::read(r->fd, r->buf.data(), r->buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      r->read_errno = errno;
-      return -1;
-    }
-    r->sha.update(r->buf.data(), static_cast<std::size_t>(n));
-    r->bytes += static_cast<std::uint64_t>(n);
-    *out = r->buf.data();
-    return n;
-  }
+/// libarchive's read callback: the tar bytes the stream's thread decompressed.
+la_ssize_t stream_read(archive* /*a*/, void* data, const void** out) {
+  auto* stream = static_cast<ZstdFileStream*>(data);
+  const auto block = stream->next();
+  *out = block.data();
+  if (block.empty() && stream->failed()) return -1;
+  return static_cast<la_ssize_t>(block.size());
 }
 
 bool safe_relative(const std::string& path) {
@@ -230,19 +215,22 @@ std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive
                                             std::uint64_t expected_bytes, std::string& error,
                                             const std::function<bool()>& stop, bool& stopped) {
   SnapshotInfo info;
-  HashingReader reader;
-  reader.fd = ::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (reader.fd < 0) {
+  const int fd = ::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     error = util::errno_message("cannot open", archive_path, errno);
     return std::nullopt;
   }
+  // Reading, hashing and decompressing run on the stream's thread, beside this one.
+  auto stream = std::make_unique<ZstdFileStream>(fd, archive_path);
   std::error_code ec;
   // Entries are extracted relative to `target` (the working directory meanwhile), so the
   // SECURE_* checks see exactly the archive's own paths, as bsdtar -C does.
   const int saved_cwd = ::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const auto fail = [&](std::string message) -> std::optional<SnapshotInfo> {
+    // A failed read or decompression explains the failure better than libarchive's view of it.
+    if (stream->failed()) message = stream->finish().error();
+    stream.reset();
     error = std::move(message);
-    ::close(reader.fd);
     if (saved_cwd >= 0) {
       (void)::fchdir(saved_cwd);
       ::close(saved_cwd);
@@ -251,12 +239,10 @@ std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive
     return std::nullopt;
   };
   if (saved_cwd < 0) {
-    ::close(reader.fd);
     error = util::errno_message("cannot open", ".", errno);
     return std::nullopt;
   }
   if (!std::filesystem::create_directories(target, ec)) {
-    ::close(reader.fd);
     ::close(saved_cwd);
     error = util::errno_message("cannot create", target, ec ? ec.value() : EEXIST);
     return std::nullopt;
@@ -264,8 +250,7 @@ std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive
   if (::chdir(target.c_str()) != 0) return fail(util::errno_message("cannot enter", target, errno));
   std::unique_ptr<archive, ReadDeleter> in(archive_read_new());
   archive_read_support_format_tar(in.get());
-  archive_read_support_filter_zstd(in.get());
-  if (archive_read_open(in.get(), &reader, nullptr, hashing_read, nullptr) != ARCHIVE_OK) {
+  if (archive_read_open(in.get(), stream.get(), nullptr, stream_read, nullptr) != ARCHIVE_OK) {
     return fail(archive_message(in.get(), "cannot read " + archive_path.string()));
   }
   std::unique_ptr<archive, ArchiveDeleter> out(archive_write_disk_new());
@@ -323,22 +308,18 @@ std::optional<SnapshotInfo> restore_archive(const std::filesystem::path& archive
   if (archive_write_close(out.get()) != ARCHIVE_OK) {
     return fail(archive_message(out.get(), "cannot finish extraction"));
   }
-  // Hash what libarchive did not need (trailing padding), so the whole file is covered.
-  const void* rest = nullptr;
-  while (hashing_read(in.get(), &reader, &rest) > 0) {
-  }
-  if (reader.read_errno != 0) {
-    return fail(util::errno_message("cannot read", archive_path, reader.read_errno));
-  }
-  info.sha256 = reader.sha.hex_digest();
-  info.archive_bytes = reader.bytes;
+  // The rest of the file (tar's end-of-archive padding) is hashed too, so all of it is covered.
+  auto digest = stream->finish();
+  if (!digest) return fail(digest.error());
+  info.sha256 = digest->sha256;
+  info.archive_bytes = digest->bytes;
   if (info.archive_bytes != expected_bytes || info.sha256 != expected_sha256) {
     return fail("snapshot " + archive_path.string() + " does not match its manifest (" +
                 std::to_string(info.archive_bytes) + " bytes, sha256 " + info.sha256.substr(0, 16) +
                 "…; expected " + std::to_string(expected_bytes) + " bytes, " +
                 expected_sha256.substr(0, 16) + "…)");
   }
-  ::close(reader.fd);
+  stream.reset();
   (void)::fchdir(saved_cwd);
   ::close(saved_cwd);
   return info;
