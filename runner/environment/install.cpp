@@ -124,6 +124,7 @@ execution::Command install_command(const InstallContext& ctx,
       c.args.emplace_back("--report");
       c.args.push_back(flags.report->string());
     }
+    if (flags.no_compile) c.args.emplace_back("--no-compile");
   }
   return c;
 }

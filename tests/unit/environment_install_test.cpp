@@ -71,6 +71,10 @@ TEST(InstallerCommands, PipFallback) {
   EXPECT_EQ(i.args,
             (std::vector<std::string>{"-m", "pip", "--python", "/work/venv/bin/python", "install",
                                       "-r", "/work/r.txt", "--progress-bar", "off"}));
+  // A venv about to be published gets its bytecode from the environment cache, not from pip.
+  InstallFlags no_compile;
+  no_compile.no_compile = true;
+  EXPECT_EQ(install_command(c, "/work/r.txt", no_compile).args.back(), "--no-compile");
   c.base_has_pip = false;
   c.cache_dir.reset();
   EXPECT_EQ(venv_command(c).args,

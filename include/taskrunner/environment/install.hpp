@@ -58,11 +58,15 @@ struct InstallFlags {
   /// pip only: `--report FILE`, the installation report (pip ≥ 22.2,
   /// https://pip.pypa.io/en/stable/reference/installation-report/) the lock is read from.
   std::optional<std::filesystem::path> report;
+  /// pip only: `--no-compile` — no bytecode at install time, because the venv is about to be
+  /// published to the environment cache, which compiles it once with hash-based invalidation
+  /// (PEP 552; steps/env_cache.cpp publish_env). uv compiles nothing unless asked.
+  bool no_compile = false;
 };
 
 /// `uv pip install --python <venv>/bin/python -r <file> [--require-hashes --no-deps]` or
 /// `<base> -m pip --python <venv>/bin/python install -r <file> [--no-cache-dir]
-/// [--progress-bar off] [--require-hashes --no-deps] [--report FILE]` (or
+/// [--progress-bar off] [--require-hashes --no-deps] [--report FILE] [--no-compile]` (or
 /// `<venv>/bin/python -m pip …` when the base has no pip).
 execution::Command install_command(const InstallContext& ctx,
                                    const std::filesystem::path& requirements_file,

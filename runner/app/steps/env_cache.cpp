@@ -165,8 +165,15 @@ void publish_env(EnvPlan& plan, const Settings& s, const std::filesystem::path& 
                  execution::ProcessRunner& runner,
                  const std::optional<environment::LockToPublish>& lock) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Hash-based bytecode that is never checked against its source (PEP 552, `unchecked-hash`):
+  // an entry's sources never change after publishing (in place: read-only to the user code;
+  // snapshot: restored from a verified archive), so an import reads the .pyc without comparing
+  // it with the .py's mtime or hashing the source, and a restore need not keep mtimes for it.
+  // -f: also what is compiled already (uv venv's _virtualenv.py, pip inside a venv whose base
+  // has none) — pip installs with --no-compile and uv compiles nothing, so that is little.
   execution::Command compile{venv / "bin" / "python",
-                             {"-m", "compileall", "-q", "-j", "0", (venv / "lib").string()},
+                             {"-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode",
+                              "unchecked-hash", (venv / "lib").string()},
                              s.env,
                              std::nullopt,
                              std::nullopt};

@@ -192,6 +192,8 @@ void python_deps(const Checkpoints& cp, const Settings& s, const spec::TaskSpec&
     environment::InstallFlags flags;
     flags.pinned = spec.lock.has_value() || is_uv(ictx);
     if (!is_uv(ictx)) flags.report = report_file;
+    // What is published gets its bytecode from publish_env, once, hash-based.
+    flags.no_compile = plan.enabled && plan.build_lock.has_value();
     run_installer(
         [&] {
           return environment::install_command(ictx, flags.pinned ? lock_file : req_file, flags);
