@@ -18,13 +18,9 @@ constexpr const char* kProbe =
     "print(platform.python_version()); print(int(importlib.util.find_spec('pip') is not None))";
 
 std::string cache_key(const std::filesystem::path& p, const util::EnvMap& env) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return {};
-  // ctime too: a shared record must not survive a file replaced with its old mtime restored.
-  return "v3|" + p.string() + "|" + std::to_string(st.st_size) + "|" +
-         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "|" +
-         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + "|" +
-         util::get(env, "PYENV_VERSION").value_or("");
+  const auto identity = file_identity(p);
+  if (identity.empty()) return {};
+  return "v3|" + identity + "|" + util::get(env, "PYENV_VERSION").value_or("");
 }
 
 nlohmann::json record_of(const std::string& key, const Interpreter& interp) {
@@ -50,17 +46,13 @@ bool plausible_version(const std::string& v) {
 std::optional<Interpreter> read_record(const std::filesystem::path& path, const std::string& key,
                                        const Interpreter& requested, bool shared,
                                        const std::optional<std::string>& signing_key) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  const auto text = util::read_file(path, 65536);
-  if (!text) return std::nullopt;
-  const auto doc = nlohmann::json::parse(*text, nullptr, false);
-  if (!doc.is_object() || key.empty()) return std::nullopt;
-  for (const char* f : {"key", "executable", "version"}) {
+  const auto found = read_probe_record(path, key);
+  if (!found) return std::nullopt;
+  const auto& doc = *found;
+  for (const char* f : {"executable", "version"}) {
     if (!doc.contains(f) || !doc[f].is_string()) return std::nullopt;
   }
   if (!doc.contains("has_pip") || !doc["has_pip"].is_boolean()) return std::nullopt;
-  if (doc["key"].get<std::string>() != key) return std::nullopt;
   Interpreter interp = requested;
   interp.executable = doc["executable"].get<std::string>();
   interp.version = doc["version"].get<std::string>();
@@ -104,7 +96,7 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
   if (shared.dir && !key.empty()) {
     (void)util::make_dirs(*shared.dir);
     if (util::is_real_dir(*shared.dir)) {
-      shared_file = *shared.dir / (util::sha256_hex(key).substr(0, 32) + ".json");
+      shared_file = probe_record_path(*shared.dir, key);
       if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
         // This pod's own copy, so that the next lookup in this work dir reads no volume.
         (void)util::write_file_atomic(cache_file, record_of(key, *cached).dump() + "\n");

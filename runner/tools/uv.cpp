@@ -1,11 +1,62 @@
 #include "taskrunner/tools/uv.hpp"
 
+#include <regex>
+
+#include "taskrunner/util/fs.hpp"
+#include "taskrunner/util/hash.hpp"
+
 namespace taskrunner::tools {
+namespace {
+
+/// What a record's HMAC covers.
+std::string version_mac(const std::string& signing_key, const std::string& key,
+                        const std::string& version) {
+  return util::hmac_sha256_hex(signing_key, "uv-version\n" + key + "\n" + version);
+}
+
+/// `uv 0.11.28` or `uv 0.11.28 (a1b2c3d 2026-11-20)`: what `uv --version` prints.
+bool plausible_uv_version(const std::string& v) {
+  static const std::regex kVersion(R"(^uv [0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}[ -~]{0,80}$)");
+  return std::regex_match(v, kVersion);
+}
+
+/// The version a shared record holds for `key`, when it is trustworthy: it names nothing but a
+/// version (the binary that runs is still the one found here), of uv's form, and, with a
+/// signing key, its mac verifies.
+std::optional<std::string> recorded_version(const SharedProbeRecords& shared,
+                                            const std::string& key) {
+  if (!shared.dir || key.empty()) return std::nullopt;
+  const auto doc = read_probe_record(probe_record_path(*shared.dir, key), key);
+  if (!doc || !doc->contains("version") || !(*doc)["version"].is_string()) return std::nullopt;
+  const auto version = (*doc)["version"].get<std::string>();
+  if (!plausible_uv_version(version)) return std::nullopt;
+  if (shared.signing_key) {
+    if (!doc->contains("mac") || !(*doc)["mac"].is_string() ||
+        !util::equal_in_constant_time((*doc)["mac"].get<std::string>(),
+                                      version_mac(*shared.signing_key, key, version))) {
+      return std::nullopt;
+    }
+  }
+  return version;
+}
+
+void record_version(const SharedProbeRecords& shared, const std::string& key,
+                    const std::string& version) {
+  if (!shared.dir || key.empty() || !plausible_uv_version(version)) return;
+  (void)util::make_dirs(*shared.dir);
+  if (!util::is_real_dir(*shared.dir)) return;
+  nlohmann::json doc = {{"key", key}, {"version", version}};
+  if (shared.signing_key) doc["mac"] = version_mac(*shared.signing_key, key, version);
+  (void)util::write_file_atomic(probe_record_path(*shared.dir, key), doc.dump() + "\n");
+}
+
+}  // namespace
 
 util::Result<Installer> find_installer(const std::optional<std::string>& explicit_path,
                                        const std::filesystem::path& tools_dir,
                                        const std::string& path_var, const util::EnvMap& env,
-                                       execution::ProcessRunner& runner) {
+                                       execution::ProcessRunner& runner,
+                                       const SharedProbeRecords& shared) {
   Installer inst;
   std::optional<std::filesystem::path> uv;
   if (explicit_path) {
@@ -22,6 +73,15 @@ util::Result<Installer> find_installer(const std::optional<std::string>& explici
   }
   if (!uv) return inst;  // pip fallback
 
+  const auto absolute = std::filesystem::absolute(*uv);
+  const auto key = "uv-v1|" + file_identity(absolute);
+  if (auto version = recorded_version(shared, key)) {
+    inst.kind = InstallerKind::uv;
+    inst.uv = absolute;
+    inst.version = std::move(*version);
+    inst.version_from_cache = true;
+    return inst;
+  }
   const auto r = execution::run_probe(runner, {*uv, {"--version"}, env, std::nullopt, std::nullopt},
                                       4096, std::chrono::seconds(10));
   if (!r.started || r.exit_code != 0) {
@@ -34,8 +94,9 @@ util::Result<Installer> find_installer(const std::optional<std::string>& explici
     return pip;
   }
   inst.kind = InstallerKind::uv;
-  inst.uv = std::filesystem::absolute(*uv);
+  inst.uv = absolute;
   inst.version = r.captured_stdout.substr(0, r.captured_stdout.find('\n'));
+  record_version(shared, "uv-v1|" + file_identity(absolute), inst.version);
   return inst;
 }
 

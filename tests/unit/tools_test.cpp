@@ -120,6 +120,57 @@ TEST(FindInstaller, OrderAndFallback) {
   fs::remove_all(dir);
 }
 
+// A new pod on a warm cache starts no uv: its version (part of every environment key) is read
+// from <env cache>/tools, for this very file only, and only in uv's form (and signed, with a key).
+TEST(FindInstaller, VersionRecordsOnTheSharedVolume) {
+  const auto dir = fresh_dir("uvrec");
+  fs::create_directories(dir / "bin");
+  executable_file(dir / "bin" / "uv");
+  FakeRunner runner;
+  runner.answer.started = true;
+  runner.answer.captured_stdout = "uv 0.11.28\n";
+  const tools::SharedProbeRecords shared{dir / "tools", std::nullopt};
+  auto i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, shared);
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->version_from_cache);
+  EXPECT_EQ(runner.calls.size(), 1U);
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, shared);
+  ASSERT_TRUE(i);
+  EXPECT_TRUE(i->version_from_cache);
+  EXPECT_EQ(i->version, "uv 0.11.28");
+  EXPECT_EQ(i->uv, dir / "bin" / "uv");
+  EXPECT_EQ(runner.calls.size(), 1U);  // no second start
+  // Another file (a new uv put in place): its own probe.
+  fs::remove(dir / "bin" / "uv");
+  executable_file(dir / "bin" / "uv");
+  fs::last_write_time(dir / "bin" / "uv", fs::file_time_type::clock::now() + std::chrono::hours(1));
+  runner.answer.captured_stdout = "uv 0.12.0\n";
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, shared);
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->version_from_cache);
+  EXPECT_EQ(i->version, "uv 0.12.0");
+  // A planted record that is not a uv version is ignored and rewritten.
+  const auto key = "uv-v1|" + tools::file_identity(dir / "bin" / "uv");
+  const auto record = tools::probe_record_path(dir / "tools", key);
+  testutil::write_file(record, nlohmann::json{{"key", key}, {"version", "x\n; rm -rf /"}}.dump());
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, shared);
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->version_from_cache);
+  EXPECT_EQ(i->version, "uv 0.12.0");
+  // With a signing key, an unsigned (or wrongly signed) record is not used.
+  const tools::SharedProbeRecords keyed{dir / "tools", std::string("k3y")};
+  testutil::write_file(record, nlohmann::json{{"key", key}, {"version", "uv 9.9.9"}}.dump());
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, keyed);
+  ASSERT_TRUE(i);
+  EXPECT_FALSE(i->version_from_cache);
+  EXPECT_EQ(i->version, "uv 0.12.0");
+  i = tools::find_installer(std::nullopt, dir / "bin", "", {}, runner, keyed);  // signed now
+  ASSERT_TRUE(i);
+  EXPECT_TRUE(i->version_from_cache);
+  EXPECT_EQ(i->version, "uv 0.12.0");
+  fs::remove_all(dir);
+}
+
 TEST(FindNix, Order) {
   const auto dir = fresh_dir("nix");
   EXPECT_FALSE(tools::find_nix(std::nullopt, dir, "/nonexistent"));

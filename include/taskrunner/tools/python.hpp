@@ -5,6 +5,7 @@
 #include <string>
 
 #include "taskrunner/execution/process.hpp"
+#include "taskrunner/tools/probe_record.hpp"
 
 #include "taskrunner/util/result.hpp"
 
@@ -21,14 +22,7 @@ struct Interpreter {
 };
 
 /// Where resolve_interpreter() remembers its answers besides `<work_dir>/python-resolve.json`.
-struct SharedInterpreterRecords {
-  /// A directory every pod sees, e.g. `<env cache>/interpreters` (docs/env-cache.md): a new
-  /// pod, whose work dir is empty, then starts no interpreter either. nullopt: none.
-  std::optional<std::filesystem::path> dir;
-  /// TASKRUNNER_CACHE_KEY_FILE's key: records there then carry an HMAC-SHA256 and one without
-  /// a valid one is ignored (the volume is shared with strangers).
-  std::optional<std::string> signing_key;
-};
+using SharedInterpreterRecords = SharedProbeRecords;
 
 /// Finds `name` on PATH (or uses it as a path), then asks it once for sys.executable, its
 /// version and whether it has pip, and remembers the answer in `<work_dir>/python-resolve.json`

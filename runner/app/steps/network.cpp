@@ -8,6 +8,13 @@
 
 namespace taskrunner::app::steps {
 
+tools::SharedProbeRecords tool_records(const Settings& s) {
+  tools::SharedProbeRecords r;
+  if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / "tools";
+  r.signing_key = s.cache_key;
+  return r;
+}
+
 tools::SharedInterpreterRecords interpreter_records(const Settings& s) {
   tools::SharedInterpreterRecords r;
   if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / "interpreters";
@@ -22,7 +29,7 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
   cp.run(report::Id::network, [&] {
     const auto t0 = std::chrono::steady_clock::now();
     auto found = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),
-                                       s.env, runner);
+                                       s.env, runner, tool_records(s));
     if (found) {
       p.installer = *found;
       p.installer_error = found->fallback_reason;

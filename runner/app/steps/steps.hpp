@@ -124,6 +124,9 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
 /// Where interpreter answers are shared between pods: `<env cache>/interpreters` (signed with
 /// the cache key when there is one), unless the environment cache is off.
 tools::SharedInterpreterRecords interpreter_records(const Settings& s);
+/// Where uv's `--version` is remembered for a new pod: `<env cache>/tools` unless the env cache
+/// is off (tools::find_installer).
+tools::SharedProbeRecords tool_records(const Settings& s);
 
 // --- uv.cpp --------------------------------------------------------------------------------
 tools::Installer uv(const Checkpoints& cp, const Settings& s, const Probes& probes);

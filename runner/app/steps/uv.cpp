@@ -20,6 +20,7 @@ tools::Installer uv(const Checkpoints& cp, const Settings& s, const Probes& prob
       o.detail["path"] = installer.uv.string();
       o.detail["version"] = installer.version;
       o.detail["source"] = installer.source;
+      o.detail["version_from_cache"] = installer.version_from_cache;
     } else {
       o.detail["installer"] = "pip";
       o.status = report::Status::warn;
