@@ -39,7 +39,7 @@ tee with RSS ≤ 16 MiB; eight runners: one build, wall ≤ 1.3× one runner.
 Writes the tables to stdout, the numbers to docs/benchmarks/env-cache.json and a chart to
 docs/benchmarks/env-cache.png (Debian's python3-matplotlib, run with /usr/bin/python3).
 
-Usage: benchmarks/env_cache.py [--runs 3] [--warm-runs 11] [--no-netfs] [--installer both]
+Usage: benchmarks/env_cache.py [--runs 3] [--warm-runs 15] [--no-netfs] [--installer both]
        [--local-dir DIR] [--set NAME ...] [--part startup|streaming|concurrent ...]      (root; needs a build; the index is built from Debian's packages)
 """
 import argparse
@@ -479,7 +479,7 @@ def report(data, where):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="measured cold rounds per set")
-    ap.add_argument("--warm-runs", type=int, default=11, help="measured warm rounds per set")
+    ap.add_argument("--warm-runs", type=int, default=15, help="measured warm rounds per set")
     ap.add_argument("--no-netfs", action="store_true")
     ap.add_argument("--installer", choices=("pip", "uv", "both"), default="both",
                     help="uv rows need a real uv (TASKRUNNER_TEST_UV, ../shared/tools/uv, PATH)")
