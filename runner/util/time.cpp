@@ -1,6 +1,5 @@
 #include "taskrunner/util/time.hpp"
 
-#include <cmath>
 #include <ctime>
 #include <regex>
 
@@ -36,8 +35,12 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   }
   auto t = std::chrono::system_clock::from_time_t(::timegm(&tm));
   if (m[7].matched) {
-    const double frac = std::stod("0" + m[7].str());
-    t += std::chrono::milliseconds(std::llround(frac * 1000.0));
+    // The fraction's first four digits, rounded to milliseconds; never std::stod, which throws
+    // out_of_range for a long run of zeros before a digit (underflow: found by
+    // tests/fuzz/fuzz_number, corpus/fuzz_number/regression-long-fraction).
+    std::string digits = m[7].str().substr(1, 4);
+    digits.resize(4, '0');
+    t += std::chrono::milliseconds((std::stoi(digits) + 5) / 10);
   }
   if (m[9].matched) {
     // RFC 3339 section 5.6: time-numoffset hours 00-23, minutes 00-59.

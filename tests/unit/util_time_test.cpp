@@ -27,3 +27,16 @@ TEST(Time, Rfc3339RefusesMonthZeroAndOffsetsBeyondTheRfc) {
   }
   EXPECT_TRUE(parse_rfc3339("2024-02-29T00:00:00+23:59"));
 }
+
+// Found by tests/fuzz/fuzz_number (corpus/fuzz_number/regression-long-fraction): a fraction of
+// hundreds of zeros and a digit made std::stod throw out_of_range (underflow) and abort.
+TEST(Time, Rfc3339FractionsOfAnyLength) {
+  const auto t = parse_rfc3339("2023-11-14T22:13:20Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20." + std::string(400, '0') + "1Z"), *t);
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20.123456789Z"), *t + std::chrono::milliseconds(123));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20.1235Z"), *t + std::chrono::milliseconds(124));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20.9999Z"), *t + std::chrono::milliseconds(1000));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20.05Z"), *t + std::chrono::milliseconds(50));
+  EXPECT_EQ(parse_rfc3339("2023-11-14T22:13:20.0005Z"), *t + std::chrono::milliseconds(1));
+}
