@@ -27,14 +27,16 @@ util::Result<SnapshotInfo> write_snapshot(const std::filesystem::path& dir,
                                           const std::filesystem::path& archive, int level = 3);
 
 /// Extracts `archive` into `target` (created; must not exist) while hashing the archive bytes
-/// as they are read. Entries with absolute paths or ".." components (our check, and libarchive's
-/// ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS, _SECURE_NODOTDOT), and entries or hard-link targets
-/// at or below a symlink the restore created earlier — the only symlinks in a new target — are
-/// refused (what _SECURE_SYMLINKS refuses, without its lstat of every path component). The whole
-/// archive is read, and its sha256 and size must equal `expected_sha256` / `expected_bytes` (from
-/// the manifest). On any failure `target` is removed again and the failure says why; on success the
-/// info read. `stop` (if given) is asked every 64 entries: true ends the restore (target removed)
-/// with a failure whose errno is EINTR — the archive is not at fault then.
+/// as they are read — reading, hashing and zstd decompression on a thread of their own
+/// (ZstdFileStream), the files written on the calling thread. Entries with absolute paths or ".."
+/// components (our check, and libarchive's ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS,
+/// _SECURE_NODOTDOT), and entries or hard-link targets at or below a symlink the restore created
+/// earlier — the only symlinks in a new target — are refused (what _SECURE_SYMLINKS refuses,
+/// without its lstat of every path component). The whole archive is read, and its sha256 and size
+/// must equal `expected_sha256` / `expected_bytes` (from the manifest). On any failure `target` is
+/// removed again and the failure says why; on success the info read. `stop` (if given) is asked
+/// every 64 entries: true ends the restore (target removed) with a failure whose errno is EINTR —
+/// the archive is not at fault then.
 util::Result<SnapshotInfo> restore_snapshot(const std::filesystem::path& archive,
                                             const std::filesystem::path& target,
                                             const std::string& expected_sha256,
