@@ -74,7 +74,9 @@ util::Result<Installer> find_installer(const std::optional<std::string>& explici
   if (!uv) return inst;  // pip fallback
 
   const auto absolute = std::filesystem::absolute(*uv);
-  const auto key = "uv-v1|" + file_identity(absolute);
+  // No identity (the file cannot be stat()ed), no key: then no record is read or written.
+  const auto identity = file_identity(absolute);
+  const auto key = identity.empty() ? std::string() : "uv-v1|" + identity;
   if (auto version = recorded_version(shared, key)) {
     inst.kind = InstallerKind::uv;
     inst.uv = absolute;
@@ -96,7 +98,7 @@ util::Result<Installer> find_installer(const std::optional<std::string>& explici
   inst.kind = InstallerKind::uv;
   inst.uv = absolute;
   inst.version = r.captured_stdout.substr(0, r.captured_stdout.find('\n'));
-  record_version(shared, "uv-v1|" + file_identity(absolute), inst.version);
+  record_version(shared, key, inst.version);
   return inst;
 }
 
