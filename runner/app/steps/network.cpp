@@ -8,16 +8,9 @@
 
 namespace taskrunner::app::steps {
 
-tools::SharedProbeRecords tool_records(const Settings& s) {
+tools::SharedProbeRecords probe_records(const Settings& s, const char* subdir) {
   tools::SharedProbeRecords r;
-  if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / "tools";
-  r.signing_key = s.cache_key;
-  return r;
-}
-
-tools::SharedInterpreterRecords interpreter_records(const Settings& s) {
-  tools::SharedInterpreterRecords r;
-  if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / "interpreters";
+  if (s.env_mode != environment::EnvMode::off) r.dir = s.env_cache / subdir;
   r.signing_key = s.cache_key;
   return r;
 }
@@ -29,7 +22,7 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
   cp.run(report::Id::network, [&] {
     const auto t0 = std::chrono::steady_clock::now();
     auto found = tools::find_installer(s.uv, s.tools_dir, util::get(s.env, "PATH").value_or(""),
-                                       s.env, runner, tool_records(s));
+                                       s.env, runner, probe_records(s, "tools"));
     if (found) {
       p.installer = *found;
       p.installer_error = found->fallback_reason;
@@ -39,7 +32,7 @@ Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& s
     if (need_python_deps && !s.doctor && s.env_mode != environment::EnvMode::off && p.installer) {
       // An interpreter that does not resolve fails at `venv`, with its hint.
       if (auto interp = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner,
-                                                   interpreter_records(s))) {
+                                                   probe_records(s, "interpreters"))) {
         p.interpreter = *interp;
         p.plan = plan_env_cache(s, spec, *p.installer, *p.interpreter, index.url);
       }

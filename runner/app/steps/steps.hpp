@@ -121,12 +121,10 @@ struct Probes {
 };
 Probes network(const Checkpoints& cp, const Settings& s, const spec::TaskSpec& spec,
                const Index& index, execution::ProcessRunner& runner);
-/// Where interpreter answers are shared between pods: `<env cache>/interpreters` (signed with
-/// the cache key when there is one), unless the environment cache is off.
-tools::SharedInterpreterRecords interpreter_records(const Settings& s);
-/// Where uv's `--version` is remembered for a new pod: `<env cache>/tools` unless the env cache
-/// is off (tools::find_installer).
-tools::SharedProbeRecords tool_records(const Settings& s);
+/// Where what a probe found is shared between pods: `<env cache>/<subdir>` — "interpreters"
+/// (tools::resolve_interpreter), "tools" (uv's version, tools::find_installer) — signed with the
+/// cache key when there is one; none when the environment cache is off.
+tools::SharedProbeRecords probe_records(const Settings& s, const char* subdir);
 
 // --- uv.cpp --------------------------------------------------------------------------------
 tools::Installer uv(const Checkpoints& cp, const Settings& s, const Probes& probes);

@@ -87,8 +87,8 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
     report::Outcome o;
     auto& interp = probes.interpreter;
     if (!interp) {
-      auto resolved =
-          tools::resolve_interpreter(s.python, s.env, s.work_dir, runner, interpreter_records(s));
+      auto resolved = tools::resolve_interpreter(s.python, s.env, s.work_dir, runner,
+                                                 probe_records(s, "interpreters"));
       if (!resolved) {
         const auto& h = report::hint_for(report::Failure::interpreter_missing);
         throw StepError(Id::venv, FailureKind::interpreter_missing, resolved.error(),
