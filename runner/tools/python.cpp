@@ -1,6 +1,5 @@
 #include "taskrunner/tools/python.hpp"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
