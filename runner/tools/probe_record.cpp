@@ -33,4 +33,17 @@ std::filesystem::path probe_record_path(const std::filesystem::path& dir, const 
   return dir / (util::sha256_hex(key).substr(0, 32) + ".json");
 }
 
+std::optional<std::filesystem::path> shared_record_file(const SharedProbeRecords& shared,
+                                                        const std::string& key) {
+  if (!shared.dir || key.empty()) return std::nullopt;
+  (void)util::make_dirs(*shared.dir);
+  if (!util::is_real_dir(*shared.dir)) return std::nullopt;
+  return probe_record_path(*shared.dir, key);
+}
+
+bool mac_matches(const nlohmann::json& record, const std::string& expected) {
+  return record.contains("mac") && record["mac"].is_string() &&
+         util::equal_in_constant_time(record["mac"].get<std::string>(), expected);
+}
+
 }  // namespace taskrunner::tools

@@ -66,13 +66,7 @@ std::optional<Interpreter> read_record(const std::filesystem::path& path, const 
       return std::nullopt;
     }
     if (!plausible_version(interp.version)) return std::nullopt;
-    if (signing_key) {
-      if (!doc.contains("mac") || !doc["mac"].is_string() ||
-          !util::equal_in_constant_time(doc["mac"].get<std::string>(),
-                                        record_mac(*signing_key, doc))) {
-        return std::nullopt;
-      }
-    }
+    if (signing_key && !mac_matches(doc, record_mac(*signing_key, doc))) return std::nullopt;
   }
   interp.from_cache = true;
   return interp;
@@ -91,16 +85,12 @@ util::Result<Interpreter> resolve_interpreter(const std::string& name, const uti
   const auto cache_file = work_dir / "python-resolve.json";
   const auto key = cache_key(interp.requested, env);
   if (auto cached = read_record(cache_file, key, interp, false, std::nullopt)) return *cached;
-  std::optional<std::filesystem::path> shared_file;
-  if (shared.dir && !key.empty()) {
-    (void)util::make_dirs(*shared.dir);
-    if (util::is_real_dir(*shared.dir)) {
-      shared_file = probe_record_path(*shared.dir, key);
-      if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
-        // This pod's own copy, so that the next lookup in this work dir reads no volume.
-        (void)util::write_file_atomic(cache_file, record_of(key, *cached).dump() + "\n");
-        return *cached;
-      }
+  const auto shared_file = shared_record_file(shared, key);
+  if (shared_file) {
+    if (auto cached = read_record(*shared_file, key, interp, true, shared.signing_key)) {
+      // This pod's own copy, so that the next lookup in this work dir reads no volume.
+      (void)util::write_file_atomic(cache_file, record_of(key, *cached).dump() + "\n");
+      return *cached;
     }
   }
 

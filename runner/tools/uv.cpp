@@ -30,24 +30,20 @@ std::optional<std::string> recorded_version(const SharedProbeRecords& shared,
   if (!doc || !doc->contains("version") || !(*doc)["version"].is_string()) return std::nullopt;
   const auto version = (*doc)["version"].get<std::string>();
   if (!plausible_uv_version(version)) return std::nullopt;
-  if (shared.signing_key) {
-    if (!doc->contains("mac") || !(*doc)["mac"].is_string() ||
-        !util::equal_in_constant_time((*doc)["mac"].get<std::string>(),
-                                      version_mac(*shared.signing_key, key, version))) {
-      return std::nullopt;
-    }
+  if (shared.signing_key && !mac_matches(*doc, version_mac(*shared.signing_key, key, version))) {
+    return std::nullopt;
   }
   return version;
 }
 
 void record_version(const SharedProbeRecords& shared, const std::string& key,
                     const std::string& version) {
-  if (!shared.dir || key.empty() || !plausible_uv_version(version)) return;
-  (void)util::make_dirs(*shared.dir);
-  if (!util::is_real_dir(*shared.dir)) return;
+  if (!plausible_uv_version(version)) return;
+  const auto file = shared_record_file(shared, key);
+  if (!file) return;
   nlohmann::json doc = {{"key", key}, {"version", version}};
   if (shared.signing_key) doc["mac"] = version_mac(*shared.signing_key, key, version);
-  (void)util::write_file_atomic(probe_record_path(*shared.dir, key), doc.dump() + "\n");
+  (void)util::write_file_atomic(*file, doc.dump() + "\n");
 }
 
 }  // namespace

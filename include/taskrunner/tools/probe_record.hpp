@@ -35,4 +35,13 @@ std::optional<nlohmann::json> read_probe_record(const std::filesystem::path& fil
 /// `<dir>/<first 32 hex digits of sha256(key)>.json`: the shared record's file for `key`.
 std::filesystem::path probe_record_path(const std::filesystem::path& dir, const std::string& key);
 
+/// probe_record_path() in `shared.dir`, which is made if missing; nullopt without a dir or a key,
+/// or when the dir is not a real directory (a symlink there is never followed).
+std::optional<std::filesystem::path> shared_record_file(const SharedProbeRecords& shared,
+                                                        const std::string& key);
+
+/// True when `record` has a string "mac" equal to `expected` (compared in constant time,
+/// util::equal_in_constant_time): a signed record (TASKRUNNER_CACHE_KEY_FILE) that verifies.
+bool mac_matches(const nlohmann::json& record, const std::string& expected);
+
 }  // namespace taskrunner::tools
