@@ -89,6 +89,27 @@ class Success(TaskrunnerTest):
         venv = os.path.join(self.work, "venv")
         self.assertEqual(lines, [venv, os.path.join(venv, "bin"), "1", venv, "True"])
 
+    def test_the_venv_taskrunner_writes_is_the_one_python_m_venv_makes(self):
+        """The venv is written directly (PEP 405: pyvenv.cfg and links, no child): the user code
+        sees the same prefixes, sys.path, install scheme and site dirs as in a venv that
+        `python -m venv --without-pip` made at the same place, and pip installs into it."""
+        code = ("import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, "
+                "sys.exec_prefix, sys.path[1:], sysconfig.get_paths(), site.getsitepackages(), "
+                "site.ENABLE_USER_SITE, sys.flags.no_user_site]))")
+        res = self.run_tr(env=self.env(PYTHON_CODE=code, PYTHON_DEPS="six"))
+        self.assertEqual(res.code, 0, res.stderr[-2000:])
+        self.assertEqual(res.record("venv")["detail"]["created_by"], "taskrunner")
+        venv = os.path.join(self.work, "venv")
+        with open(os.path.join(venv, "pyvenv.cfg")) as fh:
+            cfg = dict(line.split(" = ", 1) for line in fh.read().splitlines())
+        ours = json.loads(res.stdout)
+        self.assertTrue(os.path.exists(os.path.join(ours[4]["purelib"], "six.py")))
+        shutil.rmtree(venv)
+        subprocess.run([cfg["executable"], "-m", "venv", "--without-pip", venv], check=True)
+        theirs = json.loads(subprocess.run([os.path.join(venv, "bin", "python"), "-c", code],
+                                           check=True, capture_output=True).stdout)
+        self.assertEqual(ours, theirs)
+
     def test_user_code_timeout(self):
         res = self.run_tr(["--code", "import time; time.sleep(60)"],
                           env=self.env(TASKRUNNER_CODE_TIMEOUT="1", TASKRUNNER_GRACE_SECONDS="1"))

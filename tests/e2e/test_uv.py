@@ -197,18 +197,18 @@ class UvArgvContract(TaskrunnerTest):
         self.assertEqual(res.code, 0, res.stderr[-2000:])
         with open(log) as fh:
             calls = [json.loads(line) for line in fh]
+        # No `uv venv`: taskrunner writes the venv itself (PEP 405) and uv installs into it.
         self.assertEqual([c["argv"][:2] for c in calls],
-                         [["--version"], ["venv", os.path.join(self.work, "venv")],
-                          ["pip", "compile"], ["pip", "install"]])
+                         [["--version"], ["pip", "compile"], ["pip", "install"]])
         venv = os.path.join(self.work, "venv")
-        self.assertEqual(calls[1]["argv"][:3], ["venv", venv, "--python"])
+        self.assertEqual(res.record("venv")["detail"]["created_by"], "taskrunner")
         python = os.path.join(venv, "bin", "python")
         # Resolve to a lock first (docs/locks.md), then install exactly that lock.
-        self.assertEqual(calls[2]["argv"], ["pip", "compile", os.path.join(self.work, "requirements.txt"),
+        self.assertEqual(calls[1]["argv"], ["pip", "compile", os.path.join(self.work, "requirements.txt"),
                                             "--python", python, "--generate-hashes", "--no-header",
                                             "--no-annotate", "--quiet", "-o",
                                             os.path.join(self.work, "requirements.compiled")])
-        self.assertEqual(calls[3]["argv"], ["pip", "install", "--python", python,
+        self.assertEqual(calls[2]["argv"], ["pip", "install", "--python", python,
                                             "-r", os.path.join(self.work, "requirements.lock"),
                                             "--require-hashes", "--no-deps"])
         link = res.record("venv")["detail"]
@@ -234,7 +234,9 @@ class UvArgvContract(TaskrunnerTest):
         self.assertEqual(res.code, 0)
         with open(log) as fh:
             calls = [json.loads(line) for line in fh]
-        for call in calls[2:]:
+        self.assertEqual([c["argv"][:2] for c in calls],
+                         [["--version"], ["pip", "compile"], ["pip", "install"]])
+        for call in calls[1:]:
             self.assertEqual(call["env"].get("UV_NO_CACHE"), "1")
             self.assertNotIn("UV_CACHE_DIR", call["env"])
             self.assertNotIn("UV_LINK_MODE", call["env"])

@@ -176,7 +176,12 @@ TEST(Pipeline, RecordsEveryCheckpointInOrderAndPassesTheExitCodeThrough) {
   EXPECT_EQ(run.at(Id::user_code).status, Status::failed);
   EXPECT_EQ(run.at(Id::user_code).detail["exit_code"], 3);
   EXPECT_EQ(run.runner.names(),
-            (std::vector<std::string>{"python3 -c", "python3.11 -m", "python -c"}));
+            (std::vector<std::string>{"python3 -c", "python -c"}));  // the venv: written, no child
+  EXPECT_EQ(run.at(Id::venv).detail["created_by"], "taskrunner");
+  const auto venv = run.s.work_dir / "venv";
+  EXPECT_EQ(std::filesystem::read_symlink(venv / "bin" / "python3"), "/usr/bin/python3.11");
+  EXPECT_EQ(std::filesystem::read_symlink(venv / "bin" / "python"), "python3");
+  EXPECT_TRUE(std::filesystem::is_directory(venv / "lib" / "python3.11" / "site-packages"));
   EXPECT_TRUE(std::filesystem::exists(run.s.results_dir / "checkpoints.json"));
   // Each checkpoint: one `running` line, one terminal line.
   EXPECT_EQ(run.lines.size(), 22U);
@@ -237,16 +242,29 @@ TEST(Pipeline, NixFailsWhenSystemDepsHaveNoNix) {
   EXPECT_EQ(run.reason(Id::system_deps), "not reached");
 }
 
+/// The base interpreter without pip: the venv comes from `python -m venv` (ensurepip), a child
+/// whose failures the tests below script.
+void without_base_pip(PipelineRun& run) {
+  run.on_probe = [](const Command&, const RunOptions&) {
+    auto r = FakeRunner::exited(0);
+    r.captured_stdout = "/usr/bin/python3.11\n3.11.2\n0\n";
+    return r;
+  };
+}
+
 TEST(Pipeline, VenvFailures) {
   {
     PipelineRun run;
+    without_base_pip(run);
     run.on_venv = [](const Command&, const RunOptions&) { return FakeRunner::exited(1); };
     EXPECT_EQ(run.go(), report::exit_code::setup_failed);
     EXPECT_EQ(run.at(Id::venv).status, Status::failed);
+    EXPECT_EQ(run.at(Id::venv).detail["created_by"], "python -m venv");
     EXPECT_EQ(run.reason(Id::user_code), "not reached");
   }
   {
     PipelineRun run;
+    without_base_pip(run);
     run.on_venv = timed_out;
     EXPECT_EQ(run.go(), report::exit_code::setup_timeout);
     EXPECT_EQ(run.at(Id::venv).status, Status::timeout);
@@ -254,6 +272,7 @@ TEST(Pipeline, VenvFailures) {
   }
   {
     PipelineRun run;
+    without_base_pip(run);
     run.on_venv = not_started;
     EXPECT_EQ(run.go(), report::exit_code::setup_failed);
     EXPECT_EQ(run.at(Id::venv).detail["failure"], "start_failed");
@@ -395,6 +414,7 @@ TEST(Pipeline, AFailingForegroundStepStopsARunningBuild) {
   PipelineRun run;
   with_nix(run);
   run.runner.background_finishes = false;
+  without_base_pip(run);
   run.on_venv = [](const Command&, const RunOptions&) { return FakeRunner::exited(1); };
   EXPECT_EQ(run.go(), report::exit_code::setup_failed);
   EXPECT_EQ(run.at(Id::venv).status, Status::failed);

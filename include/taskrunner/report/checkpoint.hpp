@@ -78,7 +78,8 @@ inline constexpr std::array<CheckpointInfo, kCheckpointCount> kCheckpoints = {{
     {Id::venv, "venv", false,
      "resolves the base interpreter; on an environment cache hit restores the snapshot or uses the "
      "in-place venv (resolved again first when older than `TASKRUNNER_RESOLVE_MAX_AGE`), else "
-     "`uv venv` or `python -m venv` (one builder per key)"},
+     "writes a fresh venv (PEP 405 `pyvenv.cfg` and links, no child; `python -m venv` when pip "
+     "installs and the base has no pip) (one builder per key)"},
     {Id::python_deps, "python_deps", false,
      "writes `<work>/requirements.txt`, `uv pip install` or pip (uv: `uv pip compile "
      "--generate-hashes` first), or installs exactly `REQUIREMENTS_LOCK`; writes the run's lock to "

@@ -287,7 +287,7 @@ execution::RunResult go_on_uncached(report::Id id, const Settings& s,
   ictx.cache_dir.reset();
   detail["path"] = ictx.venv.string();
   std::filesystem::remove_all(ictx.venv, ec);
-  return run_setup_step(runner, id, environment::venv_command(ictx), s);
+  return make_venv(runner, id, ictx, s, detail);
 }
 
 }  // namespace taskrunner::app::steps

@@ -162,6 +162,17 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                                  const tools::Installer& installer, const CacheMounts& cache,
                                  Probes& probes);
 
+/// Creates the (removed or never made) venv `ictx.venv` for step `id`: written directly
+/// (environment::create_venv) when environment::native_venv_layout() allows, else by
+/// `uv venv` / `python -m venv` as a setup step. Records `created_by` ("taskrunner", "uv venv",
+/// "python -m venv") in `detail`. A direct write that fails for lack of room (ENOSPC, EDQUOT)
+/// returns exit code 1 with the errno message as the output tail, like a child that printed it,
+/// so the callers' ENOSPC handling covers both; any other direct failure throws a StepError
+/// naming the path.
+execution::RunResult make_venv(execution::ProcessRunner& runner, report::Id id,
+                               const environment::InstallContext& ictx, const Settings& s,
+                               nlohmann::json& detail);
+
 /// A cache volume filled up (ENOSPC) while step `id` built on it: removes a half-built in-place
 /// venv, turns the environment cache off for the run (nothing is published), moves `ictx` to
 /// <work>/venv without the installer's cache, records `uncached_after_enospc` and the new

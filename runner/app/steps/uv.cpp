@@ -25,7 +25,7 @@ tools::Installer uv(const Checkpoints& cp, const Settings& s, const Probes& prob
       o.detail["installer"] = "pip";
       o.status = report::Status::warn;
       o.error =
-          report::ErrorInfo{error.empty() ? "uv not found; using python -m venv and pip" : error,
+          report::ErrorInfo{error.empty() ? "uv not found; installing with pip" : error,
                             "put a uv binary at " + (s.tools_dir / "uv").string() +
                                 " (the cache volume) or set TASKRUNNER_UV for faster installs"};
     }

@@ -1,8 +1,13 @@
 // Checkpoint 9, `venv`: the base interpreter, then the environment cache's hit, or a fresh
-// virtualenv (`uv venv` or `python -m venv`; one builder per key when the cache is on).
+// virtualenv (written directly, or `uv venv` / `python -m venv` where it cannot be; one builder
+// per key when the cache is on).
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+
 #include "steps.hpp"
+#include "taskrunner/environment/venv.hpp"
 #include "taskrunner/report/hints.hpp"
 #include "taskrunner/report/log.hpp"
 #include "taskrunner/util/fs.hpp"
@@ -70,6 +75,35 @@ bool wait_for_builder(const Checkpoints& cp, EnvPlan& plan, const Settings& s,
 }
 
 }  // namespace
+
+execution::RunResult make_venv(execution::ProcessRunner& runner, Id id,
+                               const environment::InstallContext& ictx, const Settings& s,
+                               nlohmann::json& detail) {
+  const auto layout = environment::native_venv_layout(ictx);
+  if (!layout) {
+    const bool uv = ictx.installer.kind == tools::InstallerKind::uv;
+    detail["created_by"] = uv ? "uv venv" : "python -m venv";
+    return run_setup_step(runner, id, environment::venv_command(ictx), s);
+  }
+  detail["created_by"] = "taskrunner";
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto st = environment::create_venv(*layout);
+  execution::RunResult r;
+  r.started = true;
+  r.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (st.ok()) return r;
+  if (st.err == ENOSPC || st.err == EDQUOT) {
+    r.exit_code = 1;
+    r.output_tail = st.error;
+    return r;
+  }
+  throw StepError(id, FailureKind::failed, "creating the virtualenv failed: " + st.error,
+                  "check that the directory is writable by this user (TASKRUNNER_WORK_DIR, or "
+                  "the environment cache volume in place mode)",
+                  detail);
+}
 
 environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                                  const spec::TaskSpec& spec, execution::ProcessRunner& runner,
@@ -141,7 +175,7 @@ environment::InstallContext venv(const Checkpoints& cp, const Settings& s,
                       util::errno_message("cannot remove the old venv", ictx.venv, ec.value()),
                       "check permissions of TASKRUNNER_WORK_DIR", o.detail);
     }
-    auto r = run_setup_step(runner, Id::venv, environment::venv_command(ictx), s);
+    auto r = make_venv(runner, Id::venv, ictx, s, o.detail);
     if (r.exit_code != 0 && environment::output_says_no_space(r.output_tail) && plan.enabled &&
         plan.mode == environment::EnvMode::inplace) {
       // The environment cache volume is full: build in the work dir, uncached, publish nothing.
