@@ -1,6 +1,7 @@
 """The cache volume and every input are hostile (issue "ten failures found from outside"): one
 regression test per failure, numbered as the issue numbers them. Each failed against the binary
 before its fix (run with TASKRUNNER_BIN pointing at an older build to see it)."""
+import errno
 import fcntl
 import json
 import os
@@ -167,6 +168,36 @@ class Hostile(TaskrunnerTest):
         self.assertEqual(snap.code, 0, snap.stderr[-2000:])
         self.assertIn("publish_error", snap.record("python_deps")["detail"]["env_cache"])
         self.assertEqual([n for n in os.listdir(os.path.join(cache, "envs")) if n.startswith(".tmp-")], [])
+
+    def test_05b_a_volume_full_before_the_venv_is_written_goes_on_uncached(self):
+        """In place, the env cache on a tmpfs with no block left: directories, empty lock files
+        and short symlinks still fit (inodes), `pyvenv.cfg` does not — taskrunner's own venv
+        write fails with ENOSPC, the half-written venv is removed and the run goes on in the work
+        dir, uncached, publishing nothing."""
+        volume = os.path.join(self.work, "full")
+        os.makedirs(volume)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", volume], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", volume], check=False)
+        cache = os.path.join(volume, "env")
+        fd = os.open(os.path.join(volume, "filler"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError as e:
+            self.assertEqual(e.errno, errno.ENOSPC)
+        finally:
+            os.close(fd)
+        env = self.env(TASKRUNNER_ENV_MODE="inplace", TASKRUNNER_ENV_CACHE=cache,
+                       TASKRUNNER_MIN_FREE_MB="0", PYTHON_DEPS="six",
+                       PYTHON_CODE="import six, sys; print(sys.prefix)")
+        res = self.run_tr(env=env)
+        self.assertEqual(res.code, 0, res.stderr[-3000:])
+        venv = res.record("venv")["detail"]
+        self.assertEqual(venv["created_by"], "taskrunner")
+        self.assertTrue(venv.get("uncached_after_enospc"), venv)
+        self.assertIn(b"ENOSPC", res.stderr)
+        self.assertEqual(res.stdout.decode().strip(), os.path.join(self.work, "venv"))
+        self.assertEqual(os.listdir(os.path.join(cache, "venvs")), [])
 
     def test_06_numbers_are_finite_in_range_and_real_dates(self):
         bad = {"TASKRUNNER_CODE_TIMEOUT": ["inf", "1e10", "nan", "-1", "99999999999"],
