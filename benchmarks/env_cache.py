@@ -359,8 +359,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 d = json.load(open(sys.argv[1]))
 locs = list(d["startup"].keys())
-fig, axes = plt.subplots(1, len(locs), figsize=(7 * len(locs), 4.5), squeeze=False)
-for ax, loc in zip(axes[0], locs):
+cols = min(2, len(locs))
+rows_n = (len(locs) + cols - 1) // cols
+fig, axes = plt.subplots(rows_n, cols, figsize=(8 * cols, 4.8 * rows_n), squeeze=False)
+for ax, loc in zip(axes.flat, locs):
     sets = list(d["startup"][loc].keys())
     rows = [r for r in d["startup"][loc][sets[0]].keys() if r not in ("venv ckpt", "in place - floor")]
     w = 0.8 / len(rows)
@@ -368,7 +370,8 @@ for ax, loc in zip(axes[0], locs):
         ax.bar([j + i * w for j in range(len(sets))],
                [d["startup"][loc][s][r] or 0 for s in sets], w, label=r)
     ax.set_xticks([j + 0.4 - w / 2 for j in range(len(sets))])
-    ax.set_xticklabels([s.replace(" (", "\n(") for s in sets], fontsize=8)
+    ax.set_xticklabels([s.replace(" (", "\n(").replace("+sympy", "\n+sympy") for s in sets],
+                       fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("seconds (median, log scale)")
     ax.set_title("caches on " + loc)
