@@ -63,9 +63,7 @@ std::optional<VenvLayout> native_venv_layout(const InstallContext& ctx) {
 util::Status create_venv(const VenvLayout& layout) {
   const auto& dir = layout.dir;
   if (dir.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir.parent_path(), ec);
-    if (ec) return fail("cannot create directory", dir.parent_path(), ec.value());
+    if (auto st = util::make_dirs(dir.parent_path()); !st.ok()) return st;
   }
   const auto python_major = "python" + layout.major;
   const auto lib_python = dir / "lib" / ("python" + layout.major_minor);
